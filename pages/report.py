@@ -1,0 +1,27 @@
+"""The report beside its live monitoring panel."""
+
+import streamlit as st
+
+from reportwatch.app import current_config, get_reports, language, show_problems
+from reportwatch.i18n import t
+from reportwatch.views import render_panel, render_report, report_picker
+
+lang = language()
+loaded, config_error = current_config()
+show_problems(loaded, config_error, lang)
+if loaded is None:
+    st.stop()
+
+reports = get_reports(loaded)
+if reports.errors:
+    st.error(t("report_errors", lang) + "\n\n" + "\n".join(f"- `{e}`" for e in reports.errors))
+report = report_picker(reports.reports, lang)
+if report is None:
+    st.info(t("no_reports", lang))
+    st.stop()
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    render_report(report, lang)
+with right:
+    render_panel(loaded, report, lang)

@@ -1,0 +1,213 @@
+"""The `reportwatch` command: poll, items, sources, check-config, explain."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from reportwatch import __version__
+from reportwatch.config import ConfigError, LoadedConfig, config_path, load_config
+from reportwatch.models import FetchResult
+from reportwatch.store import Store, StoreError, open_store
+
+EXIT_CONFIG = 2
+EXIT_STORE = 3
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"reportwatch: {message}", file=sys.stderr)
+    return code
+
+
+class Progress:
+    """A one-line progress bar on a terminal; per-source lines with --verbose."""
+
+    def __init__(self, total: int, verbose: bool):
+        self.total, self.done, self.verbose = total, 0, verbose
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, result: FetchResult) -> None:
+        self.done += 1
+        if self.verbose:
+            detail = result.error or f"{result.nbytes} bytes"
+            self._clear()
+            print(f"{result.status:13} {result.latency:6.2f}s  {result.name}: {detail}",
+                  file=sys.stderr)  # fmt: skip
+        if self.tty and self.total:
+            width = 30
+            filled = width * self.done // self.total
+            bar = "#" * filled + "-" * (width - filled)
+            print(f"\r[{bar}] {self.done}/{self.total}", end="", file=sys.stderr, flush=True)
+
+    def _clear(self) -> None:
+        if self.tty:
+            print("\r" + " " * 50 + "\r", end="", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.tty and self.total:
+            print(file=sys.stderr)
+
+
+def _open(args: argparse.Namespace) -> tuple[LoadedConfig, Store]:
+    loaded = load_config(args.config)
+    return loaded, open_store(loaded.config.database_url)
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from reportwatch.poller import poller_id, run_cycle
+
+    loaded, store = _open(args)
+    owner = poller_id()
+    stop = threading.Event()
+    if args.watch:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    while True:
+        enabled = sum(s.enabled for s in loaded.config.sources)
+        progress = Progress(enabled, args.verbose)
+        report = run_cycle(loaded, store, owner=owner, force=args.once, on_fetched=progress,
+                           trigger="cli")  # fmt: skip
+        progress.close()
+        n = len(report.outcomes)
+        seconds = (report.finished - report.started).total_seconds()
+        print(f"polled {n} source(s) in {seconds:.1f}s: {report.new_entries} new entries, "
+              f"{report.errors} error(s)", file=sys.stderr)  # fmt: skip
+        if args.once or stop.wait(min(loaded.config.poll_interval, 5)):
+            break
+        try:
+            loaded = load_config(args.config)  # pick up edits; keep the last good one if broken
+        except ConfigError as exc:
+            print(f"reportwatch: keeping the last good configuration: {exc}", file=sys.stderr)
+    store.close()
+    return 0
+
+
+def _parse_since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def cmd_items(args: argparse.Namespace) -> int:
+    from reportwatch.queries import matched_items
+
+    try:
+        since = _parse_since(args.since)
+    except ValueError:
+        return _fail(f"--since expects an ISO date or time, got {args.since!r}", EXIT_CONFIG)
+    _, store = _open(args)
+    items = matched_items(store, tags=args.tag or (), since=since, limit=args.limit)
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        columns = ["source", "key", "title", "link", "published", "first_seen", "tags"]
+        writer.writerow(columns)
+        for item in items:
+            row = item.as_dict()
+            writer.writerow([*(row[c] for c in columns[:-1]), " ".join(item.tags)])
+    else:
+        for item in items:
+            print(json.dumps(item.as_dict(), ensure_ascii=False))
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from reportwatch.queries import source_health
+
+    loaded, store = _open(args)
+    store.sync_sources((s.name, s.url, s.enabled) for s in loaded.config.sources)
+    rows = source_health(store)
+    if args.format == "table":
+        for row in rows:
+            d = row.as_dict()
+            print(f"{d['status']:13} {d['entries']:6}  {row.name}  {row.error or ''}")
+    else:
+        for row in rows:
+            print(json.dumps(row.as_dict(), ensure_ascii=False))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = config_path(args.path or args.config)
+    loaded = load_config(path)
+    config = loaded.config
+    print(f"{path}: ok ({len(config.sources)} sources, {len(config.tags)} tag rules)")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from reportwatch.poller import build_matcher
+
+    loaded = load_config(args.config)
+    matcher = build_matcher(loaded)
+    found = matcher.match(args.text, args.summary or "", args.category or ())
+    if not found:
+        print("no tag matches")
+    for m in found:
+        hits = ", ".join(f"{h.keyword!r} in {h.field}" for h in m.hits)
+        print(f"{m.tag}  (score {m.score:.2f}): {hits}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reportwatch", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"reportwatch {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="path to sources.yaml (default: $REPORTWATCH_CONFIG "
+                        "or ./sources.yaml)")  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    poll = sub.add_parser("poll", parents=[common], help="poll the feeds")
+    mode = poll.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--once", action="store_true", help="run one full cycle and exit")
+    mode.add_argument("--watch", action="store_true", help="poll until stopped")
+    poll.add_argument("-v", "--verbose", action="store_true", help="one line per source")
+    poll.set_defaults(func=cmd_poll)
+
+    items = sub.add_parser("items", parents=[common], help="print matched entries")
+    items.add_argument("--tag", action="append", help="only this tag (repeatable)")
+    items.add_argument("--since", help="only entries first seen at or after this ISO time")
+    items.add_argument("--format", choices=["json", "csv"], default="json")
+    items.add_argument("--limit", type=int, default=None)
+    items.set_defaults(func=cmd_items)
+
+    srcs = sub.add_parser("sources", parents=[common], help="print each source's health")
+    srcs.add_argument("--format", choices=["json", "table"], default="json")
+    srcs.set_defaults(func=cmd_sources)
+
+    check = sub.add_parser("check-config", parents=[common], help="validate a config file")
+    check.add_argument("path", nargs="?")
+    check.set_defaults(func=cmd_check_config)
+
+    explain = sub.add_parser("explain", parents=[common], help="which tags a text would get")
+    explain.add_argument("text", help="a headline (or any text)")
+    explain.add_argument("--summary", help="summary text")
+    explain.add_argument("--category", action="append", help="a category (repeatable)")
+    explain.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    except StoreError as exc:
+        return _fail(str(exc), EXIT_STORE)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

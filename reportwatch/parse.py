@@ -1,0 +1,400 @@
+"""Feed bytes → ParsedFeed: encoding repair, plain-text fields, stable keys, UTC dates.
+
+Pure functions, no I/O. feedparser does the XML work; this module repairs the input where
+real-world (largely Chinese) feeds trip it up, and normalises its output into models.Entry.
+"""
+
+from __future__ import annotations
+
+import calendar
+import codecs
+import hashlib
+import html
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, tzinfo
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import feedparser
+
+from reportwatch.models import Entry, ParsedFeed
+
+SUMMARY_MAX = 1000
+SUMMARY_INPUT_MAX = 200_000  # don't run the HTML stripper over megabytes just to keep 1000 chars
+FUTURE_SLACK = timedelta(days=1)  # a date further ahead than now + this is bogus → published=None
+
+# ------------------------------------------------------------------ plain text
+
+_SKIP_TAGS = frozenset({"script", "style", "template"})  # their contents are code, not text
+_BLOCK_TAGS = frozenset(
+    "br p div li ul ol tr td th table h1 h2 h3 h4 h5 h6 blockquote pre hr section article"
+    " header footer dd dt img figure figcaption".split()
+)  # tags that separate words: "<p>a</p><p>b</p>" → "a b", while "<b>腾</b>讯" → "腾讯"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # stray C0/C1 controls are common in CN feeds
+_TAG_FALLBACK = re.compile(r"<[^>]*>?")
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)  # one level of entity unescaping, in data only
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self.skipping += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+    def unknown_decl(self, data: str) -> None:
+        # <![CDATA[...]]> inside HTML: keep the text, strip any markup hidden in it.
+        if data.startswith("CDATA[") and not self.skipping:
+            self.parts.append(plain_text(data[6:]))
+
+
+def _collapse(text: str) -> str:
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def plain_text(html_text: str) -> str:
+    """Markup → whitespace-collapsed plain text (script/style contents and comments dropped)."""
+    if not html_text:
+        return ""
+    if "<" not in html_text and "&" not in html_text:
+        return _collapse(html_text)
+    parser = _TextExtractor()
+    try:
+        parser.feed(html_text)
+        parser.close()
+        text = "".join(parser.parts)
+    except Exception:  # _markupbase raises AssertionError on some junk "<!" declarations
+        text = html.unescape(_TAG_FALLBACK.sub(" ", html_text))
+    return _collapse(text)
+
+
+def _field_text(obj: Mapping[str, Any], name: str) -> str:
+    value = obj.get(name) or ""
+    detail = obj.get(name + "_detail") or {}
+    # Atom type="text" is literal text: "a <b> tag" must not lose "<b>".
+    return _collapse(value) if detail.get("type") == "text/plain" else plain_text(value)
+
+
+# ------------------------------------------------------------------ links and keys
+
+_URL_JUNK = re.compile(r"[\t\n\r]")  # browsers drop these inside URLs ("java\nscript:")
+
+
+def safe_link(url: str | None, base: str | None = None) -> str | None:
+    """Absolute http(s) URL (relative ones resolved against `base`), else None."""
+    if not url:
+        return None
+    url = _URL_JUNK.sub("", url).strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x1b \x7f")
+    try:
+        if base and (base := safe_link(base)):
+            url = urljoin(base, url)
+        parts = urlsplit(url)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. "http://[broken"
+        return None
+    return url if ok else None
+
+
+def normalise_link(url: str, *, keep_fragment: bool = False) -> str:
+    """Key form of a URL: "//host/path?sorted-query" (scheme, utm_*, fragment, default port dropped)."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    if not parts.netloc:
+        return url
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if port and (parts.scheme.lower(), port) not in (("http", 80), ("https", 443)):
+        host += f":{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_")
+    ]
+    path = "" if parts.path == "/" else parts.path
+    key = "//" + host + path + ("?" + urlencode(sorted(query)) if query else "")
+    return key + "#" + parts.fragment if keep_fragment and parts.fragment else key
+
+
+def _entry_key(guid: str, link: str | None, title: str, summary: str) -> str:
+    guid = guid.strip()
+    if guid:
+        # A guid's fragment can be all that tells items apart (comment feeds: "#comment-12").
+        is_url = re.match(r"(?i)(https?:)?//", guid)
+        return normalise_link(guid, keep_fragment=True) if is_url else guid
+    if link:
+        return normalise_link(link)
+    return "sha1:" + hashlib.sha1(f"{title}\n{summary}".encode()).hexdigest()
+
+
+# ------------------------------------------------------------------ dates
+
+# A zone at the end: +0800, -05:00, "+08" after a time, Z/GMT/UTC/CST/EDT..., "(UTC)".
+_HAS_ZONE = re.compile(
+    r"(?:[+-]\d{2}:?\d{2}|\d:\d{2}(?::\d{2})?(?:\.\d+)?\s*[+-]\d{2}"
+    r"|(?<![A-Za-z])(?!(?:AM|PM)\s*$)[A-Za-z]{1,5}|\))\s*$",
+    re.IGNORECASE,
+)
+_FALLBACK_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%Y年%m月%d日 %H:%M:%S",
+    "%Y年%m月%d日 %H:%M",
+    "%Y年%m月%d日",
+    "%d %b %Y %H:%M:%S",
+    "%d %b %Y",
+)
+
+
+def _fallback_date(raw: str) -> datetime | None:
+    """Formats feedparser rejects; the result is naive unless the string carried a zone."""
+    s = " ".join(raw.split())
+    try:
+        return parsedate_to_datetime(s)  # RFC 822, also without a zone
+    except (TypeError, ValueError, IndexError):
+        pass
+    try:
+        return datetime.fromisoformat(s)  # "2016-10-26 16:53:42", "2016-10-26T16:53:42Z"
+    except ValueError:
+        pass
+    for fmt in _FALLBACK_FORMATS:
+        try:
+            return datetime.strptime(s, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _published(e: Mapping[str, Any], tz: tzinfo | None, now: datetime) -> datetime | None:
+    for name in ("published", "updated", "created"):
+        raw, parsed = e.get(name) or "", e.get(name + "_parsed")
+        if not raw and not parsed:
+            continue
+        try:
+            if parsed and tz and raw and not _HAS_ZONE.search(raw):
+                # feedparser read a zone-less date as UTC; it is local time at the source.
+                dt: datetime | None = datetime(*parsed[:6], tzinfo=tz)
+            elif parsed:
+                dt = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+            else:
+                dt = _fallback_date(raw)
+            if dt is None:
+                continue
+            dt = (dt if dt.tzinfo else dt.replace(tzinfo=tz or UTC)).astimezone(UTC)
+        except (ValueError, OverflowError, OSError):
+            continue
+        return dt if dt <= now + FUTURE_SLACK else None
+    return None
+
+
+# ------------------------------------------------------------------ encodings
+
+_XML_DECL = re.compile(rb"\A<\?xml\b[^>]*>")
+_DECL_ENC = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
+_XML_DECL_TEXT = re.compile(r"\A<\?xml\b[^>]*>")
+_GB = frozenset({"gb2312", "gbk", "gb18030", "hz"})
+_UNICODE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _codec(name: str | None) -> str | None:
+    """Canonical codec name; None when not declared, "" when the name is unknown."""
+    if not name or not name.strip():
+        return None
+    try:
+        return codecs.lookup(name.strip()).name
+    except LookupError:
+        return ""
+
+
+@lru_cache(maxsize=64)
+def _single_byte(codec: str) -> bool:
+    return len(bytes(range(256)).decode(codec, "replace")) == 256
+
+
+def _charset(content_type: str) -> str | None:
+    for chunk in content_type.split(";")[1:]:
+        key, _, value = chunk.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'") or None
+    return None
+
+
+def _mostly_utf8(body: bytes) -> bool:
+    """A few bad bytes (truncated download, one stray byte) in otherwise UTF-8 text."""
+    text = body.decode("utf-8", "replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for ch in text if ord(ch) > 127) - bad
+    return good >= 2 * bad
+
+
+def _choose_encoding(body: bytes, forced: str | None, declared: str | None) -> str | None:
+    """The encoding to transcode from, or None to leave the bytes to feedparser."""
+    if forced and (c := _codec(forced)):
+        return "gb18030" if c in _GB else c
+    c = _codec(declared)
+    if c in _GB:
+        return "gb18030"  # superset of GB2312/GBK; feedparser chokes on chars outside gb2312
+    if c and c.startswith(("utf-16", "utf-32")):
+        # Declared 16/32-bit but starts with a bare ASCII "<": the prolog lies (it's UTF-8).
+        return "utf-8" if body.startswith(b"<") else None
+    if c in (None, "", "utf-8") or (c and _single_byte(c)):
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "utf-8" if c in (None, "utf-8") and _mostly_utf8(body) else None
+        # Clean UTF-8 with non-ASCII under a Latin/unknown label is UTF-8 (miniflux cases).
+        return "utf-8" if c == "" or (c != "utf-8" and not body.isascii()) else None
+    return None
+
+
+def _prepare(
+    body: bytes, headers: Mapping[str, str] | None, forced: str | None
+) -> tuple[bytes, dict[str, str], str | None]:
+    """Repair encoding problems before feedparser sees the bytes; returns (body, headers, note)."""
+    hdrs = {str(k).lower(): str(v) for k, v in (headers or {}).items()}
+    if body.startswith(_UNICODE_BOMS) and not forced:
+        return body, hdrs, None  # feedparser handles UTF-16/32 BOMs itself
+    bom = body.startswith(codecs.BOM_UTF8)
+    body = body[3:] if bom else body
+    stripped = body.lstrip(b" \t\r\n")
+    if stripped.startswith(b"<"):
+        body = stripped  # whitespace before <?xml hides the prolog and breaks expat
+    decl = _XML_DECL.match(body)
+    m = _DECL_ENC.search(decl.group()) if decl else None
+    xml_enc = m.group(1).decode("ascii", "replace") if m else None
+    declared = "utf-8" if bom else (_charset(hdrs.get("content-type", "")) or xml_enc)
+    real = _choose_encoding(body, forced, declared)
+    if real is None:
+        return body, hdrs, None
+    text = body.decode(real, "replace").lstrip("\ufeff")
+    new_decl = '<?xml version="1.0" encoding="utf-8"?>'
+    text = _XML_DECL_TEXT.sub(new_decl, text) if text.startswith("<?xml") else new_decl + text
+    if "content-type" in hdrs:
+        mime = hdrs["content-type"].split(";")[0].strip() or "application/xml"
+        hdrs["content-type"] = mime + "; charset=utf-8"
+    note = None
+    if declared and _codec(declared) != _codec(real):
+        note = f"declared encoding {declared!r}, decoded as {real}"
+    return text.encode("utf-8"), hdrs, note
+
+
+# ------------------------------------------------------------------ feed
+
+_HTML_HINT = re.compile(rb"<(?:!doctype\s+html|html|head|body|meta|title|p|div|br|script)\b")
+_FEED_HINT = re.compile(rb"<(?:[\w-]+:)?(?:rss|feed|rdf|channel)\b")
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = body[:4096].lower()
+    return bool(_HTML_HINT.search(head)) and not _FEED_HINT.search(head)
+
+
+def _bozo_message(d: Mapping[str, Any]) -> str | None:
+    exc = d.get("bozo_exception")
+    if not d.get("bozo") or exc is None:
+        return None
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _unique(items: list[str]) -> list[str]:
+    return [x for x in dict.fromkeys(items) if x]
+
+
+def _entry(e: Mapping[str, Any], base: str | None, tz: tzinfo | None, now: datetime) -> Entry:
+    title = _field_text(e, "title")
+    raw, kind = e.get("summary") or "", (e.get("summary_detail") or {}).get("type")
+    if not raw and e.get("content"):
+        raw, kind = e["content"][0].get("value") or "", e["content"][0].get("type")
+    raw = raw[:SUMMARY_INPUT_MAX]
+    summary = _truncate(_collapse(raw) if kind == "text/plain" else plain_text(raw), SUMMARY_MAX)
+    link = safe_link(e.get("link"), base)
+    authors = [a.get("name") or "" for a in e.get("authors") or [] if isinstance(a, Mapping)]
+    tags = [t.get("term") or t.get("label") or "" for t in e.get("tags") or []]
+    return Entry(
+        key=_entry_key(e.get("id") or "", link, title, summary),
+        title=title,
+        summary=summary,
+        link=link,
+        published=_published(e, tz, now),
+        authors=_unique([plain_text(a) for a in authors or [e.get("author") or ""]]),
+        categories=_unique([plain_text(t) for t in tags]),
+    )
+
+
+def _parse(
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    source_timezone: str | None,
+    encoding: str | None,
+    base_url: str | None,
+) -> ParsedFeed:
+    if not body or not body.strip():
+        return ParsedFeed(title="", entries=[], is_feed=False, error="not a feed (empty document)")
+    data, hdrs, note = _prepare(body, headers, encoding)
+    d = feedparser.parse(data, response_headers=hdrs or None)
+    if not d.get("version") and not d.entries:
+        kind = "HTML page" if _looks_like_html(data) else "no RSS/Atom root element"
+        return ParsedFeed(title="", entries=[], is_feed=False, error=f"not a feed ({kind})")
+    tz: tzinfo | None = None
+    if source_timezone:
+        try:
+            tz = ZoneInfo(source_timezone)
+        except Exception:  # bad config: keep the entries, read dates as UTC, say so
+            note = f"unknown source_timezone {source_timezone!r}"
+    base = safe_link(d.feed.get("link"), base_url) or safe_link(base_url)
+    now = datetime.now(UTC)
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for raw_entry in d.entries:
+        entry = _entry(raw_entry, base, tz, now)
+        if entry.key not in seen:  # duplicate keys within one feed: keep the first
+            seen.add(entry.key)
+            entries.append(entry)
+    title = _field_text(d.feed, "title")
+    return ParsedFeed(title=title, entries=entries, is_feed=True, error=_bozo_message(d) or note)
+
+
+def parse_entries(
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    *,
+    source_timezone: str | None = None,
+    encoding: str | None = None,
+    base_url: str | None = None,
+) -> ParsedFeed:
+    """Parse raw feed bytes (+ HTTP headers, for the charset). Never raises."""
+    try:
+        return _parse(body, headers, source_timezone, encoding, base_url)
+    except Exception as exc:  # a broken feed must never take the poller down
+        msg = f"parse failed: {type(exc).__name__}: {exc}"[:200]
+        return ParsedFeed(title="", entries=[], is_feed=False, error=msg)

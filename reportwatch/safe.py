@@ -1,0 +1,57 @@
+"""Turning hostile feed text into inert Markdown: every special character escaped."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+# CommonMark lets any ASCII punctuation be backslash-escaped; Streamlit adds :directives[],
+# :emoji: shortcodes and $LaTeX$, all of which are punctuation too.
+_SPACE = re.compile(r"\s+")
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&\"'=/^%@;?,])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text that Streamlit's Markdown shows literally: no links, images, HTML, math or markup."""
+    flat = _SPACE.sub(" ", text)  # newlines could start a block (heading, list, fence)
+    return _SPECIAL.sub(r"\\\1", flat)
+
+
+def is_safe_link(url: str | None) -> bool:
+    if not url:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def markdown_link(label: str, url: str | None) -> str:
+    """A Markdown link for http(s) URLs; plain escaped text for anything else."""
+    text = escape_markdown(label)
+    if not is_safe_link(url):
+        return text
+    assert url is not None
+    # Percent-encode what could end the link target or open markup.
+    target = (
+        url.replace(" ", "%20")
+        .replace("(", "%28")
+        .replace(")", "%29")
+        .replace("<", "%3C")
+        .replace(">", "%3E")
+    )
+    return f"[{text}]({target})"
+
+
+def highlight(text: str, spans: list[tuple[int, int]]) -> str:
+    """Escaped text with the given character spans in bold."""
+    out, pos = [], 0
+    for start, end in spans:
+        if start < pos or end <= start:
+            continue
+        out.append(escape_markdown(text[pos:start]))
+        out.append(f"**{escape_markdown(text[start:end])}**")
+        pos = end
+    out.append(escape_markdown(text[pos:]))
+    return "".join(out)

@@ -1,0 +1,154 @@
+"""Tables and migrations. The schema is versioned; migrations run in order on start."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    select,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("status", String(20)),  # ok / not_modified / error; NULL = never checked
+    Column("last_checked", UTCDateTime),
+    Column("last_ok", UTCDateTime),
+    Column("error", Text),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("next_due", UTCDateTime),
+    Column("latency", Float),
+    Column("bytes", Integer),
+    Column("entries", Integer, nullable=False, default=0),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("feed_title", Text),
+    Column("moved_to", Text),  # target of a permanent redirect
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("link", Text),
+    Column("published", UTCDateTime),  # NULL when the feed gave no usable date
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("sort_time", UTCDateTime, nullable=False),  # published, else first_seen
+    Column("authors", Text, nullable=False, default=""),  # newline-separated
+    Column("categories", Text, nullable=False, default=""),  # newline-separated
+    Column("matched", Boolean, nullable=False, default=False),
+    UniqueConstraint("source_id", "key", name="uq_entries_source_key"),
+    Index("ix_entries_matched_sort", "matched", "sort_time"),
+    Index("ix_entries_first_seen", "first_seen"),
+)
+
+matches = Table(
+    "matches",
+    metadata,
+    Column("entry_id", ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(200), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("hits", Text, nullable=False),  # JSON list of [keyword, field]
+    Column("sort_time", UTCDateTime, nullable=False),  # copied from the entry for indexed paging
+    Column("first_seen", UTCDateTime, nullable=False),
+    Index("ix_matches_tag_sort", "tag", "sort_time"),
+    Index("ix_matches_first_seen", "first_seen"),
+)
+
+poll_runs = Table(
+    "poll_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("started", UTCDateTime, nullable=False),
+    Column("finished", UTCDateTime),
+    Column("trigger", String(20), nullable=False, default="schedule"),
+    Column("sources", Integer, nullable=False, default=0),
+    Column("ok", Integer, nullable=False, default=0),
+    Column("errors", Integer, nullable=False, default=0),
+    Column("new_entries", Integer, nullable=False, default=0),
+    Index("ix_poll_runs_finished", "finished"),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION; each step runs once, in order."""
+    meta.create(conn, checkfirst=True)
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    current = int(row[0]) if row else 0
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema v{current} is newer than this reportwatch (v{SCHEMA_VERSION})"
+        )
+    for version in range(current, SCHEMA_VERSION):
+        MIGRATIONS[version](conn)
+    if current != SCHEMA_VERSION:
+        if row:
+            conn.execute(
+                meta.update()
+                .where(meta.c.key == "schema_version")
+                .values(value=str(SCHEMA_VERSION))
+            )
+        else:
+            conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))

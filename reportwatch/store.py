@@ -1,0 +1,317 @@
+"""The store: SQLAlchemy Core on SQLite (WAL) or PostgreSQL. Every write is one short transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from reportwatch.models import Entry, FetchResult, FetchState
+from reportwatch.schema import entries, matches, meta, migrate, poll_runs, sources
+
+
+class StoreError(Exception):
+    """The database cannot be used (missing folder, locked, read-only, corrupt …)."""
+
+
+class TagMatchLike(Protocol):
+    tag: str
+    score: float
+    hits: Sequence[Any]
+
+
+class MatcherLike(Protocol):
+    fingerprint: str
+
+    def match(
+        self, title: str, summary: str = "", categories: Sequence[str] = ()
+    ) -> list[TagMatchLike]: ...
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    id: int
+    name: str
+    url: str
+    state: FetchState
+    failures: int
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the poller's writes
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")  # wait for a writer instead of 'database is locked'
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def describe_db_error(exc: BaseException, url: str) -> str:
+    text = str(getattr(exc, "orig", exc) or exc)
+    if "readonly" in text or "read-only" in text:
+        return f"the database is read-only: {url}"
+    if "locked" in text:
+        return f"the database is locked by another process: {url}"
+    if "unable to open" in text:
+        return f"cannot open the database (does its folder exist and is it writable?): {url}"
+    if "not a database" in text or "malformed" in text:
+        return f"the database file is damaged or not a database: {url}"
+    return f"database error ({url}): {text.splitlines()[0] if text else type(exc).__name__}"
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            with self.engine.begin() as conn:
+                migrate(conn)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(describe_db_error(exc, url)) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(update(meta).where(meta.c.key == key).values(value=value)).rowcount:
+                return
+            conn.execute(meta.insert().values(key=key, value=value))
+
+    # -- sources ----------------------------------------------------------------------------
+    def sync_sources(self, configured: Iterable[tuple[str, str, bool]]) -> None:
+        """Make the sources table follow the config (name, url, enabled); history is kept."""
+        wanted = {name: (url, enabled) for name, url, enabled in configured}
+        with self.engine.begin() as conn:
+            rows = {r.name: r for r in conn.execute(select(sources))}
+            for name, (url, enabled) in wanted.items():
+                row = rows.get(name)
+                if row is None:
+                    conn.execute(sources.insert().values(name=name, url=url, enabled=enabled))
+                elif row.url != url or row.enabled != enabled:
+                    reset = {"etag": None, "last_modified": None, "body_hash": None}
+                    values = {"url": url, "enabled": enabled, **(reset if row.url != url else {})}
+                    conn.execute(update(sources).where(sources.c.id == row.id).values(**values))
+            for name, row in rows.items():
+                if name not in wanted and row.enabled:
+                    conn.execute(update(sources).where(sources.c.id == row.id).values(enabled=False))
+
+    def claim_due(
+        self, owner: str, now: datetime, lease: timedelta, force: bool = False
+    ) -> list[SourceRow]:
+        """Take a lease on each due source so that two pollers never fetch one source at once."""
+        due = or_(sources.c.next_due.is_(None), sources.c.next_due <= now)
+        free = or_(sources.c.lease_until.is_(None), sources.c.lease_until < now)
+        query = select(sources).where(sources.c.enabled, free, *(() if force else (due,)))
+        claimed: list[SourceRow] = []
+        with self.engine.begin() as conn:
+            for row in conn.execute(query).all():
+                taken = conn.execute(
+                    update(sources)
+                    .where(sources.c.id == row.id, free)
+                    .values(lease_owner=owner, lease_until=now + lease)
+                ).rowcount
+                if taken:
+                    state = FetchState(row.etag, row.last_modified, row.body_hash)
+                    claimed.append(SourceRow(row.id, row.name, row.url, state, row.failures))
+        return claimed
+
+    def release(self, source_ids: Sequence[int], owner: str) -> None:
+        if not source_ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(sources)
+                .where(sources.c.id.in_(source_ids), sources.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def save_result(
+        self,
+        source: SourceRow,
+        result: FetchResult,
+        parsed: Sequence[Entry] | None,
+        feed_title: str | None,
+        matcher: MatcherLike,
+        now: datetime,
+        next_due: datetime,
+        body_hash: str | None,
+        error: str | None = None,
+    ) -> int:
+        """Store one source's outcome and entries in a single transaction; returns new entries."""
+        ok = result.status != "error" and error is None
+        values: dict[str, Any] = {
+            "status": result.status if ok else "error",
+            "last_checked": now,
+            "error": None if ok else (error or result.error),
+            "failures": 0 if ok else source.failures + 1,
+            "next_due": next_due,
+            "latency": result.latency,
+            "bytes": result.nbytes,
+        }
+        if ok:
+            values |= {"last_ok": now, "etag": result.etag, "last_modified": result.last_modified}
+            if body_hash:
+                values["body_hash"] = body_hash
+            if feed_title:
+                values["feed_title"] = feed_title
+        if result.permanent_redirect:
+            values["moved_to"] = result.permanent_redirect
+        with self.engine.begin() as conn:
+            new = self._store_entries(conn, source.id, parsed or [], matcher, now)
+            count = conn.execute(
+                select(func.count()).select_from(entries).where(entries.c.source_id == source.id)
+            ).scalar_one()
+            conn.execute(
+                update(sources).where(sources.c.id == source.id).values(entries=count, **values)
+            )
+        return new
+
+    def _store_entries(
+        self, conn: Any, source_id: int, items: Sequence[Entry], matcher: MatcherLike, now: datetime
+    ) -> int:
+        if not items:
+            return 0
+        keys = [e.key for e in items]
+        existing: dict[str, Any] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            query = select(entries.c.id, entries.c.key, entries.c.title, entries.c.summary,
+                           entries.c.first_seen).where(
+                entries.c.source_id == source_id, entries.c.key.in_(chunk)
+            )  # fmt: skip
+            existing.update({r.key: r for r in conn.execute(query)})
+        new = 0
+        for entry in items:
+            old = existing.get(entry.key)
+            if old is not None and old.title == entry.title and old.summary == entry.summary:
+                continue  # unchanged: keep first_seen and matches as they are
+            first_seen = old.first_seen if old is not None else now
+            row = {
+                "title": entry.title,
+                "summary": entry.summary,
+                "link": entry.link,
+                "published": entry.published,
+                "updated_at": now,
+                "sort_time": entry.published or first_seen,
+                "authors": "\n".join(entry.authors),
+                "categories": "\n".join(entry.categories),
+            }
+            found = matcher.match(entry.title, entry.summary, entry.categories)
+            row["matched"] = bool(found)
+            if old is None:
+                entry_id = conn.execute(
+                    entries.insert().values(
+                        source_id=source_id, key=entry.key, first_seen=now, **row
+                    )
+                ).inserted_primary_key[0]
+                new += 1
+            else:
+                entry_id = old.id
+                conn.execute(update(entries).where(entries.c.id == entry_id).values(**row))
+            write_matches(conn, entry_id, found, row["sort_time"], first_seen)
+        return new
+
+    # -- rules --------------------------------------------------------------------------------
+    def rematch_if_changed(self, matcher: MatcherLike, batch: int = 2000) -> int:
+        """Re-match stored entries when the rules changed; returns how many entries were checked."""
+        if self.get_meta("rules_fingerprint") == matcher.fingerprint:
+            return 0
+        checked, last_id = 0, 0
+        cols = (entries.c.id, entries.c.title, entries.c.summary, entries.c.categories,
+                entries.c.sort_time, entries.c.first_seen, entries.c.matched)  # fmt: skip
+        while True:
+            with self.engine.begin() as conn:
+                rows = conn.execute(
+                    select(*cols).where(entries.c.id > last_id).order_by(entries.c.id).limit(batch)
+                ).all()
+                if not rows:
+                    break
+                conn.execute(delete(matches).where(matches.c.entry_id.in_([r.id for r in rows])))
+                for r in rows:
+                    cats = r.categories.split("\n") if r.categories else []
+                    found = matcher.match(r.title, r.summary, cats)
+                    if bool(found) != r.matched:
+                        conn.execute(
+                            update(entries).where(entries.c.id == r.id).values(matched=bool(found))
+                        )
+                    write_matches(conn, r.id, found, r.sort_time, r.first_seen, replace=False)
+            checked += len(rows)
+            last_id = rows[-1].id
+        self.set_meta("rules_fingerprint", matcher.fingerprint)
+        return checked
+
+    def prune(self, now: datetime, retention_days: int) -> int:
+        """Drop unmatched entries older than the retention; matched ones are kept for good."""
+        cutoff = now - timedelta(days=retention_days)
+        with self.engine.begin() as conn:
+            return conn.execute(
+                delete(entries).where(and_(~entries.c.matched, entries.c.first_seen < cutoff))
+            ).rowcount
+
+    # -- runs ---------------------------------------------------------------------------------
+    def start_run(self, now: datetime, trigger: str) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                poll_runs.insert().values(started=now, trigger=trigger)
+            ).inserted_primary_key[0]
+
+    def finish_run(self, run_id: int, now: datetime, n: int, ok: int, errors: int, new: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(poll_runs)
+                .where(poll_runs.c.id == run_id)
+                .values(finished=now, sources=n, ok=ok, errors=errors, new_entries=new)
+            )
+
+
+def write_matches(
+    conn: Any,
+    entry_id: int,
+    found: Sequence[TagMatchLike],
+    sort_time: datetime,
+    first_seen: datetime,
+    replace: bool = True,
+) -> None:
+    if replace:
+        conn.execute(delete(matches).where(matches.c.entry_id == entry_id))
+    if found:
+        conn.execute(
+            matches.insert(),
+            [
+                {
+                    "entry_id": entry_id,
+                    "tag": m.tag,
+                    "score": m.score,
+                    "hits": json.dumps([[h.keyword, h.field] for h in m.hits], ensure_ascii=False),
+                    "sort_time": sort_time,
+                    "first_seen": first_seen,
+                }
+                for m in found
+            ],
+        )
+
+
+def open_store(url: str) -> Store:
+    """Open (and migrate) the store, turning driver errors into one clear StoreError."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if url != "sqlite:///:memory:" and not path.parent.exists():
+            raise StoreError(f"the database folder does not exist: {path.parent}")
+    try:
+        return Store(url)
+    except OperationalError as exc:
+        raise StoreError(describe_db_error(exc, url)) from exc
