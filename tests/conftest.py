@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-# The project is not installed into the venv: make `reportwatch` and `tests.*` importable.
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.feedserver import FeedServer  # noqa: E402
+from tests.feedserver import FeedServer
 
 
 @pytest.fixture

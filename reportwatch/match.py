@@ -1,0 +1,305 @@
+"""Match feed entries against the report's tag rules.
+
+All keywords of all tags go into one Aho-Corasick automaton, so an entry is scanned once
+whatever the number of tags (benchmarks/match.py compares it with one trie-shaped regex;
+the automaton is faster). Text is normalised (markup, entities, NFKC, casefold, whitespace)
+and keywords get the same treatment plus their traditional/simplified forms, so 騰訊 matches
+腾讯 without converting entry text (OpenCC per entry costs ~100x the whole match).
+
+Rule semantics for a tag: at least one positive keyword (`any:`, `title_only:` and the tag's
+own name) AND every `all:` item AND no `none:` item. An item may list alternatives as
+"a|b" (in `all:` that means "a or b", e.g. a context group). `title_only:` keywords count
+only when found in the title, in whichever list they also appear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+import ahocorasick
+
+from .config import TagRule
+from .models import Entry
+
+FIELDS = ("title", "summary", "categories")
+_BITS = ((1, "title", 3.0), (4, "categories", 2.0), (2, "summary", 1.0))  # title counts most
+_VERSION = "match-v1"  # part of the fingerprint: bump when matching semantics change
+
+_MARKUP = re.compile(r"<[a-zA-Z/!?][^<>]*>")
+
+
+def normalise(text: str) -> str:
+    """NFKC, casefold, markup and entities removed, whitespace collapsed.
+
+    The containment checks keep the common case (plain text) to a few C-level scans.
+    """
+    if "<" in text:
+        text = _MARKUP.sub(" ", text)
+    if "&" in text:
+        text = html.unescape(text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.casefold().split())
+
+
+# Boilerplate seen in real Chinese feeds (36氪, 爱范儿, Mac玩儿法, CoolShell, 阮一峰, ifanr ...):
+# follow-us lines, author contact IDs, share widgets, source credits. They mention 微信 or
+# 腾讯 without being news about them. Written for simplified text; traditional forms are
+# added by conversion. Applied to summaries only (headlines do not carry it).
+BOILERPLATE_PATTERNS: tuple[str, ...] = (
+    r"[(（]本文[^)）]{0,80}[)）]",  # (本文首发于微信公众号“X”，转载请注明出处)
+    r"本文(?:来自|来源于|首发于|转载自|转自|由|经)[^。!！\n]{0,80}",  # 本文来自微信公众号“X”(ID:..)
+    r"(?:欢迎|请|敬请)?(?:关注|订阅)[^。!！\n]{0,30}?公众(?:号|账号|帐号)[^。!！\n]{0,40}",
+    r"(?:更多|精彩)[^。!！\n]{0,10}公众(?:号|账号)[^。!！\n]{0,30}",
+    r"微信公众(?:号|账号|帐号|平台)?\s*[:：]\s*[@＠]?[^\s,，。;；]{1,30}",  # 微信公众号: @X
+    r"(?:私人|个人|我的)?微信号?\s*(?:是\s*)?[:：]\s*[\w-]+",  # 微信号: ifanr / 我的微信是: 123
+    r"(?:切磋讨论|与我联系|联系我)[。，,\s]*微信\s*[:：]?\s*[\w-]+",  # ...切磋讨论。微信 KWong
+    r"分享到\s*[:：]?\s*(?:(?:微信|朋友圈|qq空间|qq|微博|豆瓣|twitter|facebook)[\s/／、,，|]*)+",
+    r"微信扫一扫[^。\n]{0,20}",
+    r"扫码(?:加|添加|关注)?微信[^。\n]{0,20}",
+    r"(?:扫描|识别|长按识别)二维码[^。\n]{0,30}",
+    r"微信搜索[^。\n]{0,40}",
+    r"原文链接\s*[:：]?\s*\S*",
+    r"点击阅读原文[^。\n]{0,20}",
+    r"(?:图片|题图|封面)?来源\s*[:：]\s*[^\s,，。;；)）]{1,20}",  # 来源: 腾讯新闻
+    r"[(（]\s*腾讯(?:新闻|科技|网)\s*[)）]",
+    r"腾讯(?:科技|新闻|网|财经|汽车|娱乐|体育)讯",  # dateline of Tencent's news outlets
+)
+
+
+@cache
+def _converters() -> tuple[Callable[[str], str], ...]:
+    from opencc import OpenCC  # slow import (~0.1 s per dictionary): only when rules compile
+
+    return tuple(OpenCC(c).convert for c in ("t2s", "s2t", "s2tw", "s2hk"))
+
+
+@cache
+def _boilerplate() -> re.Pattern[str]:
+    pats = dict.fromkeys(p2 for p in BOILERPLATE_PATTERNS for p2 in (p, _converters()[1](p)))
+    return re.compile("|".join(pats), re.IGNORECASE)
+
+
+def _strip(text: str, sep: str) -> str:
+    return _boilerplate().sub(sep, text)
+
+
+def strip_boilerplate(text: str) -> str:
+    """Remove the known boilerplate phrases (BOILERPLATE_PATTERNS) from raw or normalised text."""
+    return " ".join(_strip(text, " ").split())
+
+
+@lru_cache(maxsize=4096)
+def _variants(keyword: str) -> tuple[str, ...]:
+    """Canonical form (normalised, simplified) first, then the traditional spellings."""
+    kw = normalise(keyword).lstrip("^")
+    if not kw or kw.isascii():
+        return (kw,) if kw else ()
+    t2s, *to_traditional = _converters()
+    return tuple(
+        dict.fromkeys([normalise(t2s(kw)), kw, *(normalise(c(kw)) for c in to_traditional)])
+    )
+
+
+def _wordy(ch: str) -> bool:
+    # Latin/Greek/Cyrillic letters and digits form words; CJK characters do not.
+    return ch.isalnum() and ch < "\u2e80"
+
+
+def _segment_start(text: str, i: int) -> bool:
+    # A headline's subject comes first: at a field start or after "：" "|" "？" "！".
+    return i == 0 or text[i - 1] in "\n:|丨?!"
+
+
+def _split(items: Iterable[str]) -> list[list[str]]:
+    """Normalise rule items; "a|b" is one item with alternatives. Empty items are dropped."""
+    groups = (sorted({a for a in map(normalise, item.split("|")) if a}) for item in items)
+    return [g for g in groups if g]
+
+
+@dataclass(frozen=True)
+class Hit:
+    tag: str
+    keyword: str
+    field: str  # "title" | "summary" | "categories"
+
+
+@dataclass(frozen=True)
+class TagMatch:
+    tag: str
+    hits: tuple[Hit, ...]
+    score: float
+
+
+@dataclass
+class _Tag:
+    name: str
+    order: int
+    pos: dict[int, int]  # keyword id -> fields it may count in (bitmask)
+    groups: list[list[tuple[int, int]]]  # all: each group needs one (id, mask) found
+    neg: list[tuple[int, int]]
+
+
+class Matcher:
+    """Compiled rules. Build with compile_rules()."""
+
+    def __init__(self, rules: dict[str, dict[str, list[list[str]]]], fingerprint: str) -> None:
+        self.fingerprint = fingerprint
+        self.tags: list[str] = list(rules)
+        self.keywords: dict[str, int] = {}  # canonical keyword -> id
+        self._spellings: dict[str, int] = {}  # every spelling (騰訊, 腾讯, ...) -> id
+        self._tags = [self._compile_tag(name, rule) for name, rule in rules.items()]
+        # Which tags a found keyword can switch on: only those are evaluated per entry.
+        self._triggers: dict[int, list[_Tag]] = {}
+        for t in self._tags:
+            for i in t.pos:
+                self._triggers.setdefault(i, []).append(t)
+        self._spelling = [kw.lstrip("^") for kw in self.keywords]  # id -> text for Hit.keyword
+        variants: dict[str, tuple[set[int], set[int]]] = {}  # text -> (free ids, anchored ids)
+        for kw, i in self._spellings.items():
+            for v in _variants(kw):
+                variants.setdefault(v, (set(), set()))[kw.startswith("^")].add(i)
+        ac = ahocorasick.Automaton()
+        for v, (free, anchored) in variants.items():
+            # payload: length, whether each end needs a word boundary, keyword ids
+            ac.add_word(v, (len(v), _wordy(v[0]), _wordy(v[-1]), tuple(free), tuple(anchored)))
+        ac.make_automaton()
+        self._iter: Callable[[str], Iterator[tuple[int, tuple]]] = ac.iter
+
+    def _compile_tag(self, name: str, rule: dict[str, list[list[str]]]) -> _Tag:
+        title_only = {kw for g in rule["title_only"] for kw in g}
+
+        def ref(kw: str) -> tuple[int, int]:
+            # 騰訊 and 腾讯 are one keyword: the id comes from the simplified form.
+            key = "^" * kw.startswith("^") + _variants(kw)[0]
+            i = self.keywords.setdefault(key, len(self.keywords))
+            self._spellings[kw] = i
+            return i, 1 if kw in title_only else 7
+
+        neg = [ref(kw) for g in rule["none"] for kw in g]
+        pos = dict(ref(kw) for key in ("any", "title_only") for g in rule[key] for kw in g)
+        for i, _ in neg:  # a none: keyword also in title_only: is only a title veto
+            pos.pop(i, None)
+        groups = [[ref(kw) for kw in g] for g in rule["all"]]
+        return _Tag(name, self.tags.index(name), pos, groups, neg)
+
+    def _scan(self, text: str, b1: int, b2: int) -> dict[int, int]:
+        found: dict[int, int] = {}
+        last = len(text) - 1
+        for end, (n, left, right, free, anchored) in self._iter(text):
+            start = end - n + 1
+            if left and start and _wordy(text[start - 1]):
+                continue
+            if right and end < last and _wordy(text[end + 1]):
+                continue
+            bit = 1 if end < b1 else 2 if end < b2 else 4
+            if anchored and _segment_start(text, start):
+                free += anchored
+            for i in free:
+                found[i] = found.get(i, 0) | bit
+        return found
+
+    def match(
+        self, title: str, summary: str = "", categories: Sequence[str] = ()
+    ) -> list[TagMatch]:
+        t, s = normalise(title), normalise(summary)
+        c = "\n".join(normalise(x) for x in categories)
+        # One scan over all fields; "\n" never survives normalise, so it separates fields.
+        found = self._scan(f"{t}\n{s}\n{c}", len(t), len(t) + 1 + len(s))
+        if not found:
+            return []  # fast path: boilerplate cannot matter when nothing matched
+        s2 = _strip(s, "\n") if s else s
+        if s2 != s:
+            found = self._scan(f"{t}\n{s2}\n{c}", len(t), len(t) + 1 + len(s2))
+        tags = {t.order: t for i in found for t in self._triggers.get(i, ())}
+        out = [m for _, tag in sorted(tags.items()) if (m := self._evaluate(tag, found))]
+        out.sort(key=lambda m: -m.score)  # stable: ties keep rule order
+        return out
+
+    def match_entry(self, entry: Entry) -> list[TagMatch]:
+        return self.match(entry.title, entry.summary, entry.categories)
+
+    def _evaluate(self, tag: _Tag, found: dict[int, int]) -> TagMatch | None:
+        hits = [(i, f & m) for i, m in tag.pos.items() if (f := found.get(i)) and f & m]
+        if not hits:
+            return None
+        for group in tag.groups:
+            got = [(i, f & m) for i, m in group if (f := found.get(i)) and f & m]
+            if not got:
+                return None
+            hits += got
+        if any(found.get(i, 0) & m for i, m in tag.neg):
+            return None
+        out: dict[Hit, float] = {}
+        for i, bits in hits:
+            for bit, field, weight in _BITS:
+                if bits & bit:
+                    out[Hit(tag.name, self._spelling[i], field)] = weight
+        return TagMatch(tag.name, tuple(out), sum(out.values()))
+
+
+def relevance(matches: Iterable[TagMatch]) -> float:
+    """Total score: title hits weigh more than summary hits, more tags score higher."""
+    return sum(m.score for m in matches)
+
+
+def compile_rules(rules: Mapping[str, TagRule], extra_tags: Iterable[str] = ()) -> Matcher:
+    """Compile tag rules (plus rule-less tags named in reports) into one Matcher."""
+    norm: dict[str, dict[str, list[list[str]]]] = {}
+    for name, rule in [*rules.items(), *((t, TagRule()) for t in extra_tags)]:
+        if name in norm or not normalise(name):
+            continue
+        norm[name] = {
+            "any": sorted(_split([name, *rule.any_])),
+            "all": sorted(_split(rule.all_)),
+            "none": sorted(_split(rule.none_)),
+            "title_only": sorted(_split(rule.title_only)),
+        }
+    blob = json.dumps([_VERSION, BOILERPLATE_PATTERNS, norm], ensure_ascii=False, sort_keys=True)
+    return Matcher(norm, hashlib.sha256(blob.encode()).hexdigest())
+
+
+def _mapped(text: str) -> tuple[str, list[int]]:
+    """Normalise per character, remembering each output char's index in `text`."""
+    out: list[str] = []
+    index: list[int] = []
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if out and out[-1] == " ":
+                continue
+            n = " "
+        else:
+            n = unicodedata.normalize("NFKC", ch).casefold()
+        out.append(n)
+        index.extend([i] * len(n))
+    return "".join(out), index
+
+
+def highlight_spans(text: str, keywords: Iterable[str]) -> list[tuple[int, int]]:
+    """Merged, sorted (start, end) spans of the keywords in the ORIGINAL text, for highlighting."""
+    norm, index = _mapped(text)
+    spans = []
+    for kw in keywords:
+        for v in _variants(kw):
+            start = norm.find(v)
+            while start != -1:
+                end = start + len(v)
+                if not (_wordy(v[0]) and start and _wordy(norm[start - 1])) and not (
+                    _wordy(v[-1]) and end < len(norm) and _wordy(norm[end])
+                ):
+                    spans.append((index[start], index[end - 1] + 1))
+                start = norm.find(v, start + 1)
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged

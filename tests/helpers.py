@@ -1,0 +1,54 @@
+"""Small helpers shared by the poller, CLI and UI tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+REPORT_TAGS = {
+    "腾讯": {"any": ["Tencent"]},
+    "视频号电商": {"any": ["视频号小店", "视频号带货"]},
+    "超级应用": {},
+}
+
+
+def write_config(
+    folder: Path,
+    sources: list[dict[str, object]],
+    tags: dict[str, object] | None = None,
+    **settings: object,
+) -> Path:
+    """A sources.yaml in `folder` with its own SQLite file and the shipped reports."""
+    data: dict[str, object] = {
+        "database_url": "sqlite:///reportwatch.db",
+        "poll_interval": 60,
+        "reports_dir": str(ROOT / "reports"),
+        "sources": sources,
+        "tags": REPORT_TAGS if tags is None else tags,
+        **settings,
+    }
+    path = folder / "sources.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def cli(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `reportwatch` command in a subprocess."""
+    extra = ["--config", str(config)] if config else []
+    return subprocess.run(
+        [sys.executable, "-m", "reportwatch.cli", *args, *extra],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
