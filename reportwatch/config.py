@@ -252,7 +252,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> LoadedConfig:
     except FileNotFoundError:
         raise ConfigError(resolved, [Problem("", "file not found")]) from None
     except OSError as exc:
-        raise ConfigError(resolved, [Problem("", f"cannot read the file: {exc.strerror}")]) from None
+        raise ConfigError(
+            resolved, [Problem("", f"cannot read the file: {exc.strerror}")]
+        ) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

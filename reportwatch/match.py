@@ -4,12 +4,15 @@ All keywords of all tags go into one Aho-Corasick automaton, so an entry is scan
 whatever the number of tags (benchmarks/match.py compares it with one trie-shaped regex;
 the automaton is faster). Text is normalised (markup, entities, NFKC, casefold, whitespace)
 and keywords get the same treatment plus their traditional/simplified forms, so 騰訊 matches
-腾讯 without converting entry text (OpenCC per entry costs ~100x the whole match).
+腾讯 without converting entry text (OpenCC per entry costs far more than the whole match).
 
 Rule semantics for a tag: at least one positive keyword (`any:`, `title_only:` and the tag's
 own name) AND every `all:` item AND no `none:` item. An item may list alternatives as
 "a|b" (in `all:` that means "a or b", e.g. a context group). `title_only:` keywords count
-only when found in the title, in whichever list they also appear.
+only when found in the title, in whichever list they also appear; a keyword in both
+`none:` and `title_only:` is a veto in the title only. "^kw" counts only at the start of a
+field or of a headline segment (after ":", "|", "?", "!"): the headline's subject.
+Latin keywords match whole words (ASCII letters and digits); Chinese ones match anywhere.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
 import ahocorasick
@@ -35,41 +38,61 @@ _VERSION = "match-v1"  # part of the fingerprint: bump when matching semantics c
 _MARKUP = re.compile(r"<[a-zA-Z/!?][^<>]*>")
 
 
-def normalise(text: str) -> str:
-    """NFKC, casefold, markup and entities removed, whitespace collapsed.
+# NFKC forms of the full-width punctuation found in nearly every Chinese text. Replacing
+# them is ~20x cheaper than unicodedata.normalize, which then only runs for rarer forms.
+_PUNCT = (("，", ","), ("：", ":"), ("（", "("), ("）", ")"), ("！", "!"), ("？", "?"))
+_PUNCT += (("；", ";"), ("…", "..."), ("\u3000", " "))
+_is_nfkc = unicodedata.is_normalized
 
-    The containment checks keep the common case (plain text) to a few C-level scans.
+
+def normalise(text: str) -> str:
+    """NFKC, casefold, markup and entities removed, whitespace (space, tab, newline) collapsed.
+
+    Every step is guarded by a cheap check, so plain text costs a few C-level scans.
     """
     if "<" in text:
         text = _MARKUP.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
-    return " ".join(text.casefold().split())
+    if text.isascii():
+        text = text.lower()  # same as casefold for ASCII, and faster
+    else:
+        if not _is_nfkc("NFKC", text):
+            for a, b in _PUNCT:
+                if a in text:
+                    text = text.replace(a, b)
+            if not _is_nfkc("NFKC", text):
+                text = unicodedata.normalize("NFKC", text)
+        text = text.casefold()
+    if "  " in text or "\n" in text or "\t" in text or "\r" in text or text[:1] == " ":
+        return " ".join(text.split())
+    return text[:-1] if text[-1:] == " " else text
 
 
 # Boilerplate seen in real Chinese feeds (36氪, 爱范儿, Mac玩儿法, CoolShell, 阮一峰, ifanr ...):
 # follow-us lines, author contact IDs, share widgets, source credits. They mention 微信 or
 # 腾讯 without being news about them. Written for simplified text; traditional forms are
-# added by conversion. Applied to summaries only (headlines do not carry it).
+# added by conversion. Applied to summaries only (headlines do not carry it). Each pattern
+# starts with a literal character, so the regex engine skips ahead with a first-character
+# set instead of trying every pattern at every position (~20x faster).
 BOILERPLATE_PATTERNS: tuple[str, ...] = (
-    r"[(（]本文[^)）]{0,80}[)）]",  # (本文首发于微信公众号“X”，转载请注明出处)
     r"本文(?:来自|来源于|首发于|转载自|转自|由|经)[^。!！\n]{0,80}",  # 本文来自微信公众号“X”(ID:..)
-    r"(?:欢迎|请|敬请)?(?:关注|订阅)[^。!！\n]{0,30}?公众(?:号|账号|帐号)[^。!！\n]{0,40}",
-    r"(?:更多|精彩)[^。!！\n]{0,10}公众(?:号|账号)[^。!！\n]{0,30}",
+    r"关注[^。!！\n]{0,30}?公众(?:号|账号|帐号)[^。!！\n]{0,40}",  # 欢迎关注我们的微信公众号…
+    r"订阅[^。!！\n]{0,30}?公众(?:号|账号|帐号)[^。!！\n]{0,40}",
+    r"更多[^。!！\n]{0,10}公众(?:号|账号)[^。!！\n]{0,30}",
     r"微信公众(?:号|账号|帐号|平台)?\s*[:：]\s*[@＠]?[^\s,，。;；]{1,30}",  # 微信公众号: @X
-    r"(?:私人|个人|我的)?微信号?\s*(?:是\s*)?[:：]\s*[\w-]+",  # 微信号: ifanr / 我的微信是: 123
-    r"(?:切磋讨论|与我联系|联系我)[。，,\s]*微信\s*[:：]?\s*[\w-]+",  # ...切磋讨论。微信 KWong
+    r"微信号?\s*(?:是\s*)?[:：]\s*[\w-]+",  # (微信号: ifanr) 我的微信是: 123
+    r"讨论[。，,\s]*微信\s*[:：]?\s*[\w-]+",  # 欢迎与我切磋讨论。微信 KWong
     r"分享到\s*[:：]?\s*(?:(?:微信|朋友圈|qq空间|qq|微博|豆瓣|twitter|facebook)[\s/／、,，|]*)+",
     r"微信扫一扫[^。\n]{0,20}",
     r"扫码(?:加|添加|关注)?微信[^。\n]{0,20}",
-    r"(?:扫描|识别|长按识别)二维码[^。\n]{0,30}",
+    r"扫描二维码[^。\n]{0,30}",
+    r"识别二维码[^。\n]{0,30}",
     r"微信搜索[^。\n]{0,40}",
     r"原文链接\s*[:：]?\s*\S*",
     r"点击阅读原文[^。\n]{0,20}",
-    r"(?:图片|题图|封面)?来源\s*[:：]\s*[^\s,，。;；)）]{1,20}",  # 来源: 腾讯新闻
-    r"[(（]\s*腾讯(?:新闻|科技|网)\s*[)）]",
+    r"来源\s*[:：]\s*[^\s,，。;；)）]{1,20}",  # (来源: 腾讯新闻) 图片来源: …
+    r"腾讯(?:新闻|科技|网)\s*[)）]",  # (腾讯新闻)
     r"腾讯(?:科技|新闻|网|财经|汽车|娱乐|体育)讯",  # dateline of Tencent's news outlets
 )
 
@@ -108,20 +131,30 @@ def _variants(keyword: str) -> tuple[str, ...]:
     )
 
 
+# Word characters for Latin keyword boundaries. Case does not matter: text is case folded.
+_WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_SHU = "丨".encode().decode("latin-1")  # a headline separator, as seen by the scan
+
+
 def _wordy(ch: str) -> bool:
-    # Latin/Greek/Cyrillic letters and digits form words; CJK characters do not.
-    return ch.isalnum() and ch < "\u2e80"
+    return ch in _WORD
+
+
+def _latin1(text: str) -> str:
+    # The automaton runs over UTF-8 bytes seen as latin-1 characters: pyahocorasick looks up
+    # a node's children linearly, and bytes keep the fan-out small (measured 2.5x faster).
+    return text.encode().decode("latin-1")
 
 
 def _segment_start(text: str, i: int) -> bool:
-    # A headline's subject comes first: at a field start or after "：" "|" "？" "！".
-    return i == 0 or text[i - 1] in "\n:|丨?!"
+    # A headline's subject comes first: at a field start or after "：" "|" "？" "！" "丨".
+    return i == 0 or text[i - 1] in "\n:|?!" or text[i - 3 : i] == _SHU
 
 
 def _split(items: Iterable[str]) -> list[list[str]]:
     """Normalise rule items; "a|b" is one item with alternatives. Empty items are dropped."""
-    groups = (sorted({a for a in map(normalise, item.split("|")) if a}) for item in items)
-    return [g for g in groups if g]
+    groups = {tuple(sorted({a for a in map(normalise, item.split("|")) if a})) for item in items}
+    return [list(g) for g in sorted(groups) if g]
 
 
 @dataclass(frozen=True)
@@ -143,8 +176,9 @@ class _Tag:
     name: str
     order: int
     pos: dict[int, int]  # keyword id -> fields it may count in (bitmask)
-    groups: list[list[tuple[int, int]]]  # all: each group needs one (id, mask) found
-    neg: list[tuple[int, int]]
+    groups: list[dict[int, int]]  # all: each group needs one of its keywords
+    neg: dict[int, int]
+    hit_cache: dict[tuple[int, int], Hit] = field(default_factory=dict)
 
 
 class Matcher:
@@ -167,9 +201,10 @@ class Matcher:
             for v in _variants(kw):
                 variants.setdefault(v, (set(), set()))[kw.startswith("^")].add(i)
         ac = ahocorasick.Automaton()
-        for v, (free, anchored) in variants.items():
-            # payload: length, whether each end needs a word boundary, keyword ids
-            ac.add_word(v, (len(v), _wordy(v[0]), _wordy(v[-1]), tuple(free), tuple(anchored)))
+        # Chinese first: the root's children are searched in insertion order.
+        for v, (free, anchored) in sorted(variants.items(), key=lambda kv: kv[0].isascii()):
+            b = _latin1(v)  # payload: length, word boundary needed at each end?, keyword ids
+            ac.add_word(b, (len(b), _wordy(v[0]), _wordy(v[-1]), tuple(free), tuple(anchored)))
         ac.make_automaton()
         self._iter: Callable[[str], Iterator[tuple[int, tuple]]] = ac.iter
 
@@ -183,21 +218,21 @@ class Matcher:
             self._spellings[kw] = i
             return i, 1 if kw in title_only else 7
 
-        neg = [ref(kw) for g in rule["none"] for kw in g]
+        neg = dict(ref(kw) for g in rule["none"] for kw in g)
         pos = dict(ref(kw) for key in ("any", "title_only") for g in rule[key] for kw in g)
-        for i, _ in neg:  # a none: keyword also in title_only: is only a title veto
+        for i in neg:  # a none: keyword also in title_only: is only a title veto
             pos.pop(i, None)
-        groups = [[ref(kw) for kw in g] for g in rule["all"]]
+        groups = [dict(ref(kw) for kw in g) for g in rule["all"]]
         return _Tag(name, self.tags.index(name), pos, groups, neg)
 
     def _scan(self, text: str, b1: int, b2: int) -> dict[int, int]:
         found: dict[int, int] = {}
-        last = len(text) - 1
+        last, word = len(text) - 1, _WORD
         for end, (n, left, right, free, anchored) in self._iter(text):
             start = end - n + 1
-            if left and start and _wordy(text[start - 1]):
+            if left and start and text[start - 1] in word:
                 continue
-            if right and end < last and _wordy(text[end + 1]):
+            if right and end < last and text[end + 1] in word:
                 continue
             bit = 1 if end < b1 else 2 if end < b2 else 4
             if anchored and _segment_start(text, start):
@@ -209,16 +244,20 @@ class Matcher:
     def match(
         self, title: str, summary: str = "", categories: Sequence[str] = ()
     ) -> list[TagMatch]:
-        t, s = normalise(title), normalise(summary)
-        c = "\n".join(normalise(x) for x in categories)
+        t, s = normalise(title).encode(), normalise(summary)
+        c = "\n".join([normalise(x) for x in categories]).encode() if categories else b""
+        sb = s.encode()
         # One scan over all fields; "\n" never survives normalise, so it separates fields.
-        found = self._scan(f"{t}\n{s}\n{c}", len(t), len(t) + 1 + len(s))
-        if not found:
-            return []  # fast path: boilerplate cannot matter when nothing matched
+        found = self._scan(b"\n".join((t, sb, c)).decode("latin-1"), len(t), len(t) + 1 + len(sb))
+        trig = self._triggers
+        if not any(i in trig for i in found):
+            return []  # fast path: no tag can match, and stripping boilerplate only removes
         s2 = _strip(s, "\n") if s else s
         if s2 != s:
-            found = self._scan(f"{t}\n{s2}\n{c}", len(t), len(t) + 1 + len(s2))
-        tags = {t.order: t for i in found for t in self._triggers.get(i, ())}
+            sb = s2.encode()
+            text = b"\n".join((t, sb, c)).decode("latin-1")
+            found = self._scan(text, len(t), len(t) + 1 + len(sb))
+        tags = {t.order: t for i in found for t in trig.get(i, ())}
         out = [m for _, tag in sorted(tags.items()) if (m := self._evaluate(tag, found))]
         out.sort(key=lambda m: -m.score)  # stable: ties keep rule order
         return out
@@ -227,21 +266,27 @@ class Matcher:
         return self.match(entry.title, entry.summary, entry.categories)
 
     def _evaluate(self, tag: _Tag, found: dict[int, int]) -> TagMatch | None:
-        hits = [(i, f & m) for i, m in tag.pos.items() if (f := found.get(i)) and f & m]
+        # `found` holds the few keywords present, so loop over it, not over the rule.
+        pos = tag.pos
+        hits = [(i, f & pos[i]) for i, f in found.items() if i in pos and f & pos[i]]
         if not hits:
             return None
-        for group in tag.groups:
-            got = [(i, f & m) for i, m in group if (f := found.get(i)) and f & m]
+        for g in tag.groups:
+            got = [(i, f & g[i]) for i, f in found.items() if i in g and f & g[i]]
             if not got:
                 return None
             hits += got
-        if any(found.get(i, 0) & m for i, m in tag.neg):
+        neg = tag.neg
+        if any(i in neg and f & neg[i] for i, f in found.items()):
             return None
         out: dict[Hit, float] = {}
+        cache = tag.hit_cache  # frozen dataclasses are slow to build: reuse them
         for i, bits in hits:
-            for bit, field, weight in _BITS:
+            for bit, name, weight in _BITS:
                 if bits & bit:
-                    out[Hit(tag.name, self._spelling[i], field)] = weight
+                    if (hit := cache.get((i, bit))) is None:
+                        hit = cache[i, bit] = Hit(tag.name, self._spelling[i], name)
+                    out[hit] = weight
         return TagMatch(tag.name, tuple(out), sum(out.values()))
 
 
@@ -257,10 +302,10 @@ def compile_rules(rules: Mapping[str, TagRule], extra_tags: Iterable[str] = ()) 
         if name in norm or not normalise(name):
             continue
         norm[name] = {
-            "any": sorted(_split([name, *rule.any_])),
-            "all": sorted(_split(rule.all_)),
-            "none": sorted(_split(rule.none_)),
-            "title_only": sorted(_split(rule.title_only)),
+            "any": _split([name, *rule.any_]),
+            "all": _split(rule.all_),
+            "none": _split(rule.none_),
+            "title_only": _split(rule.title_only),
         }
     blob = json.dumps([_VERSION, BOILERPLATE_PATTERNS, norm], ensure_ascii=False, sort_keys=True)
     return Matcher(norm, hashlib.sha256(blob.encode()).hexdigest())

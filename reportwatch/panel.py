@@ -38,9 +38,11 @@ def panel_status(
         return PanelStatus("stopped", last_success, next_due, "reason_no_sources")
     if not poller_running and not recently_checked:
         return PanelStatus("stopped", last_success, next_due, "reason_no_poller")
-    if checked and all(s.status == "error" for s in enabled if s.last_checked) and len(
+    if (
         checked
-    ) == len(enabled):
+        and all(s.status == "error" for s in enabled if s.last_checked)
+        and len(checked) == len(enabled)
+    ):
         return PanelStatus("stopped", last_success, next_due, "reason_all_failing")
     if last_success is None:
         return PanelStatus("never", None, next_due)

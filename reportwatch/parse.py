@@ -165,6 +165,7 @@ _STRICT_FORMATS = tuple(
     for d in ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日")
     for t in (" %H:%M:%S", " %H:%M", "")
 )
+_YEAR_FIRST = re.compile(r"\d{4}[-/.年]")  # cheap gate: strptime is slow when it fails
 _CST = re.compile(r"\sCST\s*$")  # China, US Central or Cuba: ambiguous, the source's zone decides
 
 
@@ -193,7 +194,7 @@ def _published(e: Mapping[str, Any], tz: tzinfo | None, now: datetime) -> dateti
         if tz and _CST.search(s):
             s, parsed = _CST.sub("", s), None
         try:
-            dt = _try_formats(s, strict=True)
+            dt = _try_formats(s, strict=True) if _YEAR_FIRST.match(s) else None
             if dt is None and parsed:
                 if tz and s and not _HAS_ZONE.search(s):
                     # feedparser read a zone-less date as UTC; it is local time at the source.
@@ -391,3 +392,16 @@ def _parse(
             entries.append(entry)
     title = _field_text(d.feed, "title")
     return ParsedFeed(title=title, entries=entries, is_feed=True, error=_bozo_message(d) or note)
+
+
+ParseJob = tuple[bytes, Mapping[str, str], str | None, str | None, str | None]
+
+
+def parse_job(job: ParseJob) -> ParsedFeed:
+    """parse_entries on a picklable tuple: what worker processes run (imports only this module)."""
+    body, headers, tz, encoding, url = job
+    return parse_entries(body, headers, source_timezone=tz, encoding=encoding, base_url=url)
+
+
+def warm_up() -> None:
+    """Submitted to each new worker so its imports happen while the network is busy."""

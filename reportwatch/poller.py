@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import socket
 import threading
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
@@ -18,7 +19,7 @@ from reportwatch.config import LoadedConfig
 from reportwatch.fetch import FetchRequest, FetchSettings, backoff_seconds, fetch_all
 from reportwatch.match import Matcher, compile_rules
 from reportwatch.models import FetchResult, ParsedFeed
-from reportwatch.parse import parse_entries
+from reportwatch.parse import ParseJob, parse_job, warm_up
 from reportwatch.reports import load_reports
 from reportwatch.store import SourceRow, Store
 
@@ -81,17 +82,41 @@ def fetch_settings(loaded: LoadedConfig) -> FetchSettings:
     )
 
 
-def _parse_job(args: tuple[bytes, dict[str, str], str | None, str | None, str]) -> ParsedFeed:
-    body, headers, tz, encoding, url = args
-    return parse_entries(body, headers, source_timezone=tz, encoding=encoding, base_url=url)
+class ParseQueue:
+    """Parses bodies as they arrive; in worker processes when there are many (the CPU part)."""
 
+    def __init__(self, expected: int):
+        self.parallel = expected >= PARALLEL_PARSE_MIN and (os.cpu_count() or 1) >= 2
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: dict[str, Future[ParsedFeed] | ParseJob] = {}
+        self.lock = threading.Lock()
 
-def _parse_all(jobs: list[tuple[bytes, dict[str, str], str | None, str | None, str]]) -> list:
-    if len(jobs) < PARALLEL_PARSE_MIN or (os.cpu_count() or 1) < 2:
-        return [_parse_job(job) for job in jobs]
-    # spawn, not fork: this may run inside a threaded server process.
-    with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=get_context("spawn")) as pool:
-        return list(pool.map(_parse_job, jobs, chunksize=max(1, len(jobs) // 16)))
+    def submit(self, name: str, job: ParseJob) -> None:
+        if not self.parallel:
+            self.pending[name] = job  # parsed in this process when its result is asked for
+            return
+        with self.lock:
+            if self.pool is None:
+                # Started at the first changed body (not before: an all-304 cycle needs none).
+                # spawn, not fork: this may run inside a threaded server process.
+                cores = os.cpu_count() or 2
+                self.pool = ProcessPoolExecutor(max_workers=cores, mp_context=get_context("spawn"))
+                for _ in range(cores):
+                    self.pool.submit(warm_up)
+        self.pending[name] = self.pool.submit(parse_job, job)
+
+    def result(self, name: str) -> ParsedFeed | None:
+        item = self.pending.pop(name, None)
+        if item is None:
+            return None
+        try:
+            return item.result() if isinstance(item, Future) else parse_job(item)
+        except Exception as exc:  # a worker that died must not end the cycle
+            return ParsedFeed(title="", entries=[], is_feed=False, error=f"parse failed: {exc}")
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
 
 
 def run_cycle(
@@ -111,87 +136,111 @@ def run_cycle(
     report = CycleReport(started=utcnow())
     store.sync_sources((s.name, s.url, s.enabled) for s in config.sources)
     report.rematched = store.rematch_if_changed(matcher)
-    settings = fetch_settings(loaded)
-    lease = timedelta(seconds=settings.timeout * 3 + 60)
+    lease = timedelta(seconds=config.fetch.timeout * 3 + 60)
     claimed = store.claim_due(owner, report.started, lease, force=force)
     if not claimed:
         report.finished = utcnow()
         return report
     run_id = store.start_run(report.started, trigger)
     by_name = {s.name: s for s in config.sources}
+    by_claim = {s.name: s for s in claimed}
+    queue_ = ParseQueue(len(claimed))
+    # Fetch in a thread and store here as results arrive: storing overlaps the network wait.
+    arrived: queue.Queue[FetchResult | None] = queue.Queue()
+    hashes: dict[str, str] = {}
+
+    def fetched(result: FetchResult) -> None:
+        # Runs as each fetch ends, so parsing overlaps the fetches still in flight.
+        try:
+            if result.status == "ok" and result.body is not None:
+                digest = hashlib.sha256(result.body).hexdigest()
+                hashes[result.name] = digest
+                if digest != by_claim[result.name].state.body_hash:  # same bytes: skip parsing
+                    cfg = by_name.get(result.name)
+                    tz, enc = (cfg.timezone, cfg.encoding) if cfg else (None, None)
+                    job = (result.body, result.headers, tz, enc, result.url)
+                    queue_.submit(result.name, job)
+            if on_fetched is not None:
+                on_fetched(result)
+        finally:
+            arrived.put(result)
+
+    requests = [FetchRequest(s.name, s.url, s.state) for s in claimed]
+    fetcher = threading.Thread(
+        target=_fetch_into, args=(requests, fetch_settings(loaded), fetched, arrived), daemon=True
+    )
+    fetcher.start()
+    stored: set[str] = set()
     try:
-        requests = [FetchRequest(s.name, s.url, s.state) for s in claimed]
-        results = fetch_all(requests, settings, on_fetched)
-        report.outcomes = _store_results(loaded, store, claimed, results, by_name, matcher)
+        while (result := arrived.get()) is not None:
+            feed = queue_.result(result.name)
+            source = by_claim[result.name]
+            report.outcomes.append(_store_one(loaded, store, source, result, feed, hashes, matcher))
+            stored.add(result.name)
+        for source in claimed:
+            if source.name not in stored:  # the fetcher died before this one: retry next cycle
+                lost = FetchResult(source.name, source.url, "error", error="fetch did not complete")
+                report.outcomes.append(_store_one(loaded, store, source, lost, None, {}, matcher))
     finally:
+        fetcher.join()
+        queue_.close()
         store.release([s.id for s in claimed], owner)
     report.pruned = store.prune(utcnow(), config.retention_days)
     report.finished = utcnow()
     ok = sum(o.status != "error" for o in report.outcomes)
-    store.finish_run(
-        run_id, report.finished, len(claimed), ok, report.errors, report.new_entries
-    )
+    store.finish_run(run_id, report.finished, len(claimed), ok, report.errors, report.new_entries)
     return report
 
 
-def _store_results(
+def _fetch_into(
+    requests: list[FetchRequest],
+    settings: FetchSettings,
+    on_done: Callable[[FetchResult], None],
+    arrived: queue.Queue[FetchResult | None],
+) -> None:
+    try:
+        fetch_all(requests, settings, on_done)
+    finally:
+        arrived.put(None)  # always wake the consumer, even if the fetcher itself failed
+
+
+def _store_one(
     loaded: LoadedConfig,
     store: Store,
-    claimed: list[SourceRow],
-    results: list[FetchResult],
-    by_name: dict,
+    source: SourceRow,
+    result: FetchResult,
+    feed: ParsedFeed | None,
+    hashes: dict[str, str],
     matcher: Matcher,
-) -> list[SourceOutcome]:
-    config = loaded.config
-    hashes: dict[int, str] = {}
-    jobs, job_index = [], {}
-    for i, (source, result) in enumerate(zip(claimed, results, strict=True)):
-        if result.status != "ok" or result.body is None:
-            continue
-        hashes[i] = hashlib.sha256(result.body).hexdigest()
-        if hashes[i] == source.state.body_hash:
-            continue  # byte-identical to last time: nothing new to parse
-        cfg = by_name.get(source.name)
-        tz = cfg.timezone if cfg else None
-        enc = cfg.encoding if cfg else None
-        job_index[i] = len(jobs)
-        jobs.append((result.body, result.headers, tz, enc, result.url))
-    parsed = _parse_all(jobs)
-
-    outcomes = []
-    for i, (source, result) in enumerate(zip(claimed, results, strict=True)):
-        cfg = by_name.get(source.name)
-        interval = (cfg.interval if cfg and cfg.interval else None) or config.poll_interval
-        feed = parsed[job_index[i]] if i in job_index else None
-        error = None
-        if feed is not None and not feed.is_feed:
-            error = feed.error or "not a feed"
-        now = utcnow()
-        failed = result.status == "error" or error is not None
-        if failed:
-            wait = backoff_seconds(source.failures + 1, result.retry_after, base=interval)
-        else:
-            wait = interval
-        outcome = SourceOutcome(source.name, "error" if failed else result.status)
-        outcome.error = error or result.error
-        outcome.latency = result.latency
-        try:
-            outcome.new_entries = store.save_result(
-                source,
-                result,
-                feed.entries if feed and feed.is_feed else None,
-                feed.title if feed else None,
-                matcher,
-                now,
-                now + timedelta(seconds=wait),
-                hashes.get(i) if not error else None,
-                error,
-            )
-        except Exception as exc:  # one source's storage problem must not end the cycle
-            log.exception("storing %s failed", source.name)
-            outcome.status, outcome.error = "error", f"could not store entries: {exc}"
-        outcomes.append(outcome)
-    return outcomes
+) -> SourceOutcome:
+    cfg = next((s for s in loaded.config.sources if s.name == source.name), None)
+    interval = (cfg.interval if cfg and cfg.interval else None) or loaded.config.poll_interval
+    error = (feed.error or "not a feed") if feed is not None and not feed.is_feed else None
+    failed = result.status == "error" or error is not None
+    wait = (
+        backoff_seconds(source.failures + 1, result.retry_after, base=interval)
+        if failed
+        else interval
+    )
+    outcome = SourceOutcome(source.name, "error" if failed else result.status)
+    outcome.error, outcome.latency = error or result.error, result.latency
+    now = utcnow()
+    try:
+        outcome.new_entries = store.save_result(
+            source,
+            result,
+            feed.entries if feed and feed.is_feed else None,
+            feed.title if feed else None,
+            matcher,
+            now,
+            now + timedelta(seconds=wait),
+            hashes.get(source.name) if not error else None,
+            error,
+        )
+    except Exception as exc:  # one source's storage problem must not end the cycle
+        log.exception("storing %s failed", source.name)
+        outcome.status, outcome.error = "error", f"could not store entries: {exc}"
+    return outcome
 
 
 class EmbeddedPoller:

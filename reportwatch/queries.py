@@ -157,8 +157,19 @@ def source_health(store: Store, include_disabled: bool = False) -> list[SourceHe
         rows = conn.execute(query).all()
     return [
         SourceHealth(
-            r.name, r.url, r.enabled, r.status, r.last_checked, r.last_ok, r.error, r.entries,
-            r.failures, r.next_due, r.latency, r.bytes, r.moved_to,
+            r.name,
+            r.url,
+            r.enabled,
+            r.status,
+            r.last_checked,
+            r.last_ok,
+            r.error,
+            r.entries,
+            r.failures,
+            r.next_due,
+            r.latency,
+            r.bytes,
+            r.moved_to,
         )  # fmt: skip
         for r in rows
     ]

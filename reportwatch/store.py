@@ -1,4 +1,4 @@
-"""The store: SQLAlchemy Core on SQLite (WAL) or PostgreSQL. Every write is one short transaction."""
+"""The store: SQLAlchemy Core on SQLite (WAL) or PostgreSQL; every write is one transaction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import (
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from reportwatch.models import Entry, FetchResult, FetchState
@@ -107,7 +118,9 @@ class Store:
                     conn.execute(update(sources).where(sources.c.id == row.id).values(**values))
             for name, row in rows.items():
                 if name not in wanted and row.enabled:
-                    conn.execute(update(sources).where(sources.c.id == row.id).values(enabled=False))
+                    conn.execute(
+                        update(sources).where(sources.c.id == row.id).values(enabled=False)
+                    )
 
     def claim_due(
         self, owner: str, now: datetime, lease: timedelta, force: bool = False
@@ -183,23 +196,26 @@ class Store:
     def _store_entries(
         self, conn: Any, source_id: int, items: Sequence[Entry], matcher: MatcherLike, now: datetime
     ) -> int:
+        """Insert new entries and update changed ones, in batches (one statement per kind)."""
         if not items:
             return 0
-        keys = [e.key for e in items]
         existing: dict[str, Any] = {}
+        keys = [e.key for e in items]
+        cols = (entries.c.id, entries.c.key, entries.c.title, entries.c.summary,
+                entries.c.first_seen)  # fmt: skip
         for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            query = select(entries.c.id, entries.c.key, entries.c.title, entries.c.summary,
-                           entries.c.first_seen).where(
-                entries.c.source_id == source_id, entries.c.key.in_(chunk)
-            )  # fmt: skip
+            query = select(*cols).where(
+                entries.c.source_id == source_id, entries.c.key.in_(keys[start : start + 500])
+            )
             existing.update({r.key: r for r in conn.execute(query)})
-        new = 0
+        inserts, updates, found_by_key = [], [], {}
         for entry in items:
             old = existing.get(entry.key)
             if old is not None and old.title == entry.title and old.summary == entry.summary:
                 continue  # unchanged: keep first_seen and matches as they are
             first_seen = old.first_seen if old is not None else now
+            found = matcher.match(entry.title, entry.summary, entry.categories)
+            found_by_key[entry.key] = (found, entry.published or first_seen, first_seen)
             row = {
                 "title": entry.title,
                 "summary": entry.summary,
@@ -209,21 +225,37 @@ class Store:
                 "sort_time": entry.published or first_seen,
                 "authors": "\n".join(entry.authors),
                 "categories": "\n".join(entry.categories),
+                "matched": bool(found),
             }
-            found = matcher.match(entry.title, entry.summary, entry.categories)
-            row["matched"] = bool(found)
             if old is None:
-                entry_id = conn.execute(
-                    entries.insert().values(
-                        source_id=source_id, key=entry.key, first_seen=now, **row
-                    )
-                ).inserted_primary_key[0]
-                new += 1
+                inserts.append({"source_id": source_id, "key": entry.key, "first_seen": now, **row})
             else:
-                entry_id = old.id
-                conn.execute(update(entries).where(entries.c.id == entry_id).values(**row))
-            write_matches(conn, entry_id, found, row["sort_time"], first_seen)
-        return new
+                updates.append({"b_id": old.id, **row})
+        ids = {k: r.id for k, r in existing.items()}
+        if inserts:
+            returned = conn.execute(
+                entries.insert().returning(
+                    entries.c.id, entries.c.key, sort_by_parameter_order=True
+                ),
+                inserts,
+            )
+            ids.update({key: entry_id for entry_id, key in returned})
+        if updates:
+            conn.execute(
+                update(entries).where(entries.c.id == bindparam("b_id")),
+                updates,
+            )
+            conn.execute(
+                delete(matches).where(matches.c.entry_id.in_([u["b_id"] for u in updates]))
+            )
+        match_rows = [
+            match_row(ids[key], m, sort_time, first_seen)
+            for key, (found, sort_time, first_seen) in found_by_key.items()
+            for m in found
+        ]
+        if match_rows:
+            conn.execute(matches.insert(), match_rows)
+        return len(inserts)
 
     # -- rules --------------------------------------------------------------------------------
     def rematch_if_changed(self, matcher: MatcherLike, batch: int = 2000) -> int:
@@ -241,14 +273,17 @@ class Store:
                 if not rows:
                     break
                 conn.execute(delete(matches).where(matches.c.entry_id.in_([r.id for r in rows])))
+                flips, match_rows = [], []
                 for r in rows:
                     cats = r.categories.split("\n") if r.categories else []
                     found = matcher.match(r.title, r.summary, cats)
                     if bool(found) != r.matched:
-                        conn.execute(
-                            update(entries).where(entries.c.id == r.id).values(matched=bool(found))
-                        )
-                    write_matches(conn, r.id, found, r.sort_time, r.first_seen, replace=False)
+                        flips.append({"b_id": r.id, "matched": bool(found)})
+                    match_rows += [match_row(r.id, m, r.sort_time, r.first_seen) for m in found]
+                if flips:
+                    conn.execute(update(entries).where(entries.c.id == bindparam("b_id")), flips)
+                if match_rows:
+                    conn.execute(matches.insert(), match_rows)
             checked += len(rows)
             last_id = rows[-1].id
         self.set_meta("rules_fingerprint", matcher.fingerprint)
@@ -269,7 +304,9 @@ class Store:
                 poll_runs.insert().values(started=now, trigger=trigger)
             ).inserted_primary_key[0]
 
-    def finish_run(self, run_id: int, now: datetime, n: int, ok: int, errors: int, new: int) -> None:
+    def finish_run(
+        self, run_id: int, now: datetime, n: int, ok: int, errors: int, new: int
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 update(poll_runs)
@@ -278,31 +315,17 @@ class Store:
             )
 
 
-def write_matches(
-    conn: Any,
-    entry_id: int,
-    found: Sequence[TagMatchLike],
-    sort_time: datetime,
-    first_seen: datetime,
-    replace: bool = True,
-) -> None:
-    if replace:
-        conn.execute(delete(matches).where(matches.c.entry_id == entry_id))
-    if found:
-        conn.execute(
-            matches.insert(),
-            [
-                {
-                    "entry_id": entry_id,
-                    "tag": m.tag,
-                    "score": m.score,
-                    "hits": json.dumps([[h.keyword, h.field] for h in m.hits], ensure_ascii=False),
-                    "sort_time": sort_time,
-                    "first_seen": first_seen,
-                }
-                for m in found
-            ],
-        )
+def match_row(
+    entry_id: int, m: TagMatchLike, sort_time: datetime, first_seen: datetime
+) -> dict[str, Any]:
+    return {
+        "entry_id": entry_id,
+        "tag": m.tag,
+        "score": m.score,
+        "hits": json.dumps([[h.keyword, h.field] for h in m.hits], ensure_ascii=False),
+        "sort_time": sort_time,
+        "first_seen": first_seen,
+    }
 
 
 def open_store(url: str) -> Store:

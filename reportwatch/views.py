@@ -37,10 +37,11 @@ STATE_ICON = {"live": "🟢", "delayed": "🟠", "stopped": "🔴", "never": "�
 def render_report(report: Report, lang: str, fresh: int = 0) -> None:
     st.caption(f"✅ {t('verified', lang)}")
     st.title(report.title, anchor=False)
-    st.markdown(
-        f":blue-badge[{escape_markdown(report.kind)}] &nbsp; {t('author', lang, author=report.author)}"
-        + (f" &nbsp; · &nbsp; {report.verified:%Y-%m-%d}" if report.verified else "")
-    )
+    byline = f":blue-badge[{escape_markdown(report.kind)}] &nbsp; "
+    byline += escape_markdown(t("author", lang, author=report.author))
+    if report.verified:
+        byline += f" &nbsp; · &nbsp; {report.verified:%Y-%m-%d}"
+    st.markdown(byline)
     st.markdown(" ".join(f":gray-badge[#{escape_markdown(tag)}]" for tag in report.tags))
     if fresh and report.verified:
         st.warning(t("needs_revision", lang, n=fresh), icon="🔔")
@@ -100,7 +101,11 @@ def _status_line(status: PanelStatus, loaded: LoadedConfig, lang: str, now: date
     else:
         parts.append(f"{t('last_update', lang)}: —")
     if status.next_due and status.state != "stopped":
-        due = relative_time(status.next_due, now, lang) if status.next_due > now else t("overdue", lang)
+        due = (
+            relative_time(status.next_due, now, lang)
+            if status.next_due > now
+            else t("overdue", lang)
+        )
         parts.append(t("next_cycle", lang, when=due))
     return " · ".join(parts)
 

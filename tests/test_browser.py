@@ -8,8 +8,13 @@ from tests.browser import chromium, open_app, streamlit_server
 from tests.feedserver import FeedServer, rss
 from tests.helpers import write_config
 
-ITEM = {"title": "腾讯视频号小店推出新政策", "link": "https://news.example/v1", "guid": "v1",
-        "description": "视频号带货迎来新规则", "pubDate": "Tue, 25 Nov 2025 10:00:00 +0800"}  # fmt: skip
+ITEM = {
+    "title": "腾讯视频号小店推出新政策",
+    "link": "https://news.example/v1",
+    "guid": "v1",
+    "description": "视频号带货迎来新规则",
+    "pubDate": "Tue, 25 Nov 2025 10:00:00 +0800",
+}
 
 
 def test_report_and_live_panel_in_chromium(feed_server: FeedServer, tmp_path: Path) -> None:

@@ -58,7 +58,8 @@ def _fp_key(e: Any) -> str:
     """Independent restatement of the key rule, to count feedparser's duplicates."""
     guid = (e.get("id") or "").strip()
     if guid:
-        return normalise_link(guid, keep_fragment=True) if "//" in guid[:8] else guid
+        is_url = re.match(r"(?i)(https?:)?//", guid)
+        return normalise_link(guid, keep_fragment=True) if is_url else guid
     link = safe_link(e.get("link"))
     if link:
         return normalise_link(link)

@@ -16,10 +16,20 @@ from reportwatch.store import open_store
 from tests.feedserver import FeedServer, rss
 from tests.helpers import cli, json_lines, write_config
 
-TENCENT = {"title": "腾讯发布财报", "link": "https://news.example/a1", "guid": "a1",
-           "description": "Tencent 第三季度收入增长", "pubDate": "Tue, 25 Nov 2025 10:00:00 +0800"}  # fmt: skip
-APPLE = {"title": "苹果发布新手机", "link": "https://news.example/a2", "guid": "a2",
-         "description": "与本报告无关", "pubDate": "Tue, 25 Nov 2025 11:00:00 +0800"}  # fmt: skip
+TENCENT = {
+    "title": "腾讯发布财报",
+    "link": "https://news.example/a1",
+    "guid": "a1",
+    "description": "Tencent 第三季度收入增长",
+    "pubDate": "Tue, 25 Nov 2025 10:00:00 +0800",
+}
+APPLE = {
+    "title": "苹果发布新手机",
+    "link": "https://news.example/a2",
+    "guid": "a2",
+    "description": "与本报告无关",
+    "pubDate": "Tue, 25 Nov 2025 11:00:00 +0800",
+}
 
 
 def sources_by_name(config: Path) -> dict[str, dict[str, object]]:
@@ -97,8 +107,9 @@ def test_updated_entry_keeps_first_seen_and_utm_links_do_not_duplicate(
     store = open_store(loaded.config.database_url)
     run_cycle(loaded, store, force=True)
     (before,) = matched_items(store)
-    moved = dict(no_guid, title="腾讯发布财报(更新)",
-                 link="http://news.example/a1?utm_source=rss#top")  # fmt: skip
+    moved = dict(
+        no_guid, title="腾讯发布财报(更新)", link="http://news.example/a1?utm_source=rss#top"
+    )
     feed_server.set_feed("/feed.xml", rss([moved]))
     report = run_cycle(loaded, store, force=True)
     assert report.new_entries == 0
@@ -109,8 +120,16 @@ def test_updated_entry_keeps_first_seen_and_utm_links_do_not_duplicate(
 
 
 def test_gbk_feed_and_feed_without_dates(feed_server: FeedServer, tmp_path: Path):
-    body = rss([{"title": "騰訊与视频号小店", "link": "https://news.example/g", "guid": "g",
-                 "description": "镕堃"}]).replace(b"utf-8", b"gb2312")  # fmt: skip
+    body = rss(
+        [
+            {
+                "title": "騰訊与视频号小店",
+                "link": "https://news.example/g",
+                "guid": "g",
+                "description": "镕堃",
+            }
+        ]
+    ).replace(b"utf-8", b"gb2312")
     feed_server.set_feed(
         "/gbk.xml",
         body.decode("utf-8").encode("gb18030"),

@@ -65,14 +65,17 @@ def test_picker_and_report_parameter(tmp_path: Path, monkeypatch: pytest.MonkeyP
     reports = tmp_path / "reports"
     shutil.copytree(ROOT / "reports", reports)
     (reports / "second.md").write_text(
-        "---\ntitle: 第二份报告\nkind: 快讯\nauthor: 王芳\ntags: [腾讯]\nsummary: 摘要。\n---\n\n## 正文\n\n内容。\n",
+        "---\ntitle: 第二份报告\nkind: 快讯\nauthor: 王芳\ntags: [腾讯]\nsummary: 摘要。\n"
+        "---\n\n## 正文\n\n内容。\n",
         encoding="utf-8",
     )
     config = write_config(tmp_path, [], reports_dir="reports")
     app = run_app(config, monkeypatch, report="second")
     assert app.title[0].value == "第二份报告"
     picker = app.sidebar.selectbox[0]
-    assert sorted(picker.options) == sorted(["微信电商突围:超级应用能否打破电商困局?", "第二份报告"])
+    assert sorted(picker.options) == sorted(
+        ["微信电商突围:超级应用能否打破电商困局?", "第二份报告"]
+    )
     picker.set_value("wechat-ecommerce").run()
     assert app.title[0].value.startswith("微信电商突围")
     assert app.query_params["report"] == "wechat-ecommerce"
