@@ -31,7 +31,6 @@ import ahocorasick
 from .config import TagRule
 from .models import Entry
 
-FIELDS = ("title", "summary", "categories")
 _BITS = ((1, "title", 3.0), (4, "categories", 2.0), (2, "summary", 1.0))  # title counts most
 _VERSION = "match-v1"  # part of the fingerprint: bump when matching semantics change
 
@@ -153,7 +152,8 @@ def _segment_start(text: str, i: int) -> bool:
 
 def _split(items: Iterable[str]) -> list[list[str]]:
     """Normalise rule items; "a|b" is one item with alternatives. Empty items are dropped."""
-    groups = {tuple(sorted({a for a in map(normalise, item.split("|")) if a})) for item in items}
+    alts = (map(normalise, item.split("|")) for item in items)
+    groups = {tuple(sorted({a for a in g if a.lstrip("^")})) for g in alts}
     return [list(g) for g in sorted(groups) if g]
 
 
@@ -252,7 +252,8 @@ class Matcher:
         trig = self._triggers
         if not any(i in trig for i in found):
             return []  # fast path: no tag can match, and stripping boilerplate only removes
-        s2 = _strip(s, "\n") if s else s
+        # Boilerplate only matters if a keyword was found in the summary.
+        s2 = _strip(s, "\n") if any(f & 2 for f in found.values()) else s
         if s2 != s:
             sb = s2.encode()
             text = b"\n".join((t, sb, c)).decode("latin-1")

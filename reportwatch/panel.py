@@ -29,12 +29,17 @@ def panel_status(
     poll_interval: int,
     sources: Sequence[SourceHealth],
     poller_running: bool,
+    configured: int,
 ) -> PanelStatus:
-    """Live only when a cycle succeeded within 2 × poll_interval; never because a page rendered."""
+    """Live only when a cycle succeeded within 2 × poll_interval; never because a page rendered.
+
+    `configured` is how many sources the config enables (the store learns of them at the first
+    cycle, so it cannot be the judge of "no source at all").
+    """
     enabled = [s for s in sources if s.enabled]
     checked = [s.last_checked for s in enabled if s.last_checked]
     recently_checked = bool(checked) and (now - max(checked)).total_seconds() <= 2 * poll_interval
-    if not enabled:
+    if not configured:
         return PanelStatus("stopped", last_success, next_due, "reason_no_sources")
     if not poller_running and not recently_checked:
         return PanelStatus("stopped", last_success, next_due, "reason_no_poller")

@@ -91,7 +91,7 @@ def viewer_baseline() -> datetime:
 
 def _status_line(status: PanelStatus, loaded: LoadedConfig, lang: str, now: datetime) -> str:
     tz = loaded.config.timezone
-    parts = [f"{STATE_ICON[status.state]} **{t('state_' + status.state, lang)}**"]
+    parts = [f"**{t('state_' + status.state, lang)}**"]
     if status.reason:
         parts.append(t(status.reason, lang))
     if status.last_success:
@@ -142,6 +142,7 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
             loaded.config.poll_interval,
             health,
             poller_running=bool(poller and poller.alive),
+            configured=sum(s.enabled for s in loaded.config.sources),
         )
         baseline = viewer_baseline()
         report_tags = list(dict.fromkeys(report.tags))
@@ -155,7 +156,7 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
             st.toast(t("toast_new", lang, n=new - last_new), icon="🆕")
         st.session_state["_last_new"] = new
 
-        st.subheader(f"🔴 {t('monitoring', lang)}", anchor=False)
+        st.subheader(f"{STATE_ICON[status.state]} {t('monitoring', lang)}", anchor=False)
         st.markdown(_status_line(status, loaded, lang, now))
         counts = tag_counts(store)
         options = [f"{tag} ({counts.get(tag, 0)})" for tag in report_tags]
