@@ -185,12 +185,13 @@ class Store:
             values["moved_to"] = result.permanent_redirect
         with self.engine.begin() as conn:
             new = self._store_entries(conn, source.id, parsed or [], matcher, now)
-            count = conn.execute(
-                select(func.count()).select_from(entries).where(entries.c.source_id == source.id)
-            ).scalar_one()
-            conn.execute(
-                update(sources).where(sources.c.id == source.id).values(entries=count, **values)
-            )
+            if new:  # only new rows change the count (pruning recounts on its own)
+                values["entries"] = conn.execute(
+                    select(func.count())
+                    .select_from(entries)
+                    .where(entries.c.source_id == source.id)
+                ).scalar_one()
+            conn.execute(update(sources).where(sources.c.id == source.id).values(**values))
         return new
 
     def _store_entries(
@@ -293,9 +294,18 @@ class Store:
         """Drop unmatched entries older than the retention; matched ones are kept for good."""
         cutoff = now - timedelta(days=retention_days)
         with self.engine.begin() as conn:
-            return conn.execute(
+            pruned = conn.execute(
                 delete(entries).where(and_(~entries.c.matched, entries.c.first_seen < cutoff))
             ).rowcount
+            if pruned:
+                per_source = (
+                    select(func.count())
+                    .select_from(entries)
+                    .where(entries.c.source_id == sources.c.id)
+                    .scalar_subquery()
+                )
+                conn.execute(update(sources).values(entries=per_source))
+            return pruned
 
     # -- runs ---------------------------------------------------------------------------------
     def start_run(self, now: datetime, trigger: str) -> int:

@@ -199,3 +199,24 @@ def test_unusable_database_is_a_clear_cli_error(tmp_path: Path):
     result = cli("poll", "--once", config=config)
     assert result.returncode == 3
     assert "database folder does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_retention_prunes_old_unmatched_entries_and_keeps_matched(
+    feed_server: FeedServer, tmp_path: Path
+):
+    feed_server.set_feed("/feed.xml", rss([TENCENT, APPLE]))
+    config = write_config(
+        tmp_path, [{"name": "news", "url": feed_server.url("/feed.xml")}], retention_days=30
+    )
+    loaded = load_config(config)
+    store = open_store(loaded.config.database_url)
+    run_cycle(loaded, store, force=True)
+    old = datetime.now(UTC) - timedelta(days=40)
+    with store.engine.begin() as conn:
+        conn.execute(entries.update().values(first_seen=old))
+    assert store.prune(datetime.now(UTC), 30) == 1  # the unmatched APPLE item
+    with store.engine.connect() as conn:
+        titles = [r.title for r in conn.execute(select(entries.c.title))]
+    assert titles == ["腾讯发布财报"]
+    (health,) = source_health(store)
+    assert health.entries == 1
