@@ -207,15 +207,19 @@ def rules_with_extra(extra: list[str]) -> dict[str, TagRule]:
     return rules
 
 
-def rate(fn: Callable[[Item], object], entries: list[Item], repeat: int = 3) -> float:
-    """Entries per second, best of `repeat` runs."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for e in entries:
-            fn(e)
-        best = min(best, time.perf_counter() - t0)
-    return len(entries) / best
+def measure(
+    cases: list[tuple[str, Callable[[object], object], list]], rounds: int = 5
+) -> list[tuple[str, float]]:
+    """Entries per second for each case, best of `rounds`; cases alternate within a round,
+    so a slow patch of a shared machine hits them all alike."""
+    best = [float("inf")] * len(cases)
+    for _ in range(rounds):
+        for k, (_, fn, data) in enumerate(cases):
+            t0 = time.perf_counter()
+            for e in data:
+                fn(e)
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return [(name, len(data) / t) for (name, _, data), t in zip(cases, best, strict=True)]
 
 
 def trie_regex(words: list[str]) -> str:
@@ -255,13 +259,10 @@ def regex_iter(matcher: M.Matcher) -> tuple[Callable[[str], Iterator], re.Patter
     return it, re.compile(trie_regex(keys))
 
 
-def run_match(m: M.Matcher) -> Callable[[Item], object]:
-    return lambda e: m.match(e[0], e[1], e[2])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
@@ -290,30 +291,12 @@ def main() -> None:
         f"(shipped 8 tags only: {shipped / len(entries):.1%})\n"
     )
 
-    rows: list[tuple[str, float]] = []
-    rows.append(("(a) pyahocorasick automaton (shipped)", rate(run_match(m), entries)))
-    for name, part in sources.items():
-        rows.append((f"    ... {name} entries only", rate(run_match(m), part)))
-    rows.append(("    ... shipped 8 tags only (no extra)", rate(run_match(shipped_only), entries)))
-    rows.append(
-        (
-            "    normalise() title+summary only",
-            rate(lambda e: (M.normalise(e[0]), M.normalise(e[1])), entries),
-        )
-    )
-
     rx_m = M.compile_rules(rules)
     it, search_rx = regex_iter(rx_m)
     rx_m._iter = it  # type: ignore[method-assign]
-    sample = entries[:3000]
-    assert all(m.match(*e) == rx_m.match(*e) for e in sample), "regex and automaton disagree"
+    assert all(m.match(*e) == rx_m.match(*e) for e in entries[:3000]), "regex != automaton"
     small = entries[: max(len(entries) // 10, 1000)]
-    rows.append(("(b) one trie regex, exact (overlapping)", rate(run_match(rx_m), small)))
     texts = [M._latin1(M.normalise(t) + "\n" + M.normalise(s)) for t, s, _ in small]
-    scan_ac = rate(lambda x: list(m._iter(x)), texts)  # type: ignore[arg-type]
-    scan_rx = rate(lambda x: search_rx.search(x), texts)  # type: ignore[arg-type]
-    rows.append(("    scan only: automaton iter (pre-normalised)", scan_ac))
-    rows.append(("    scan only: regex search, any hit (lower bound)", scan_rx))
 
     from opencc import OpenCC
 
@@ -322,13 +305,7 @@ def main() -> None:
         OpenCC(conv).convert("腾讯")
     opencc_s = time.perf_counter() - t0
     t2s = OpenCC("t2s").convert
-    small2 = entries[:2000]
-    rows.append(
-        (
-            "(c) OpenCC t2s per entry (conversion only)",
-            rate(lambda e: (t2s(e[0]), t2s(e[1])), small2, repeat=1),
-        )
-    )
+
     real_variants = M._variants
     t0 = time.perf_counter()
     M._variants.cache_clear()
@@ -339,12 +316,33 @@ def main() -> None:
         t0 = time.perf_counter()
         no_var = M.compile_rules(rules)
         no_var_s = time.perf_counter() - t0
-        rows.append(("    keyword variants: match WITH variants", rate(run_match(m), entries)))
-        rows.append(
-            ("    keyword variants: match WITHOUT variants", rate(run_match(no_var), entries))
-        )
     finally:
         M._variants = real_variants  # type: ignore[assignment]
+
+    def run(matcher: M.Matcher) -> Callable[[object], object]:
+        return lambda e: matcher.match(*e)  # type: ignore[misc]
+
+    cases: list[tuple[str, Callable[[object], object], list]] = [
+        ("(a) pyahocorasick automaton (shipped)", run(m), entries),
+        *((f"    ... {k} entries only", run(m), v) for k, v in sources.items()),
+        ("    ... shipped 8 tags only (no extra)", run(shipped_only), entries),
+        (
+            "    normalise() title+summary only",
+            lambda e: (M.normalise(e[0]), M.normalise(e[1])),
+            entries,
+        ),  # type: ignore[index]
+        ("(b) one trie regex, exact (overlapping)", run(rx_m), small),
+        ("    scan only: automaton iter (pre-normalised)", lambda x: list(m._iter(x)), texts),  # type: ignore[arg-type]
+        ("    scan only: regex search, any hit (lower bound)", search_rx.search, texts),  # type: ignore[arg-type]
+        (
+            "(c) OpenCC t2s per entry (conversion only)",
+            lambda e: (t2s(e[0]), t2s(e[1])),
+            entries[:2000],
+        ),  # type: ignore[index]
+        ("    keyword variants: match WITH variants", run(m), entries),
+        ("    keyword variants: match WITHOUT variants", run(no_var), entries),
+    ]
+    rows = measure(cases, rounds=args.rounds)
     n_no = len(no_var._iter.__self__)  # type: ignore[attr-defined]
     n_with = len(m._iter.__self__)  # type: ignore[attr-defined]
 

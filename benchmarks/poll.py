@@ -100,6 +100,8 @@ def main() -> None:
           f"{'OK' if cold <= cold_limit else 'OVER'}")  # fmt: skip
     print(f"warm cycle (all 304):                {warm:.2f} s   limit 1.50 s   "
           f"{'OK' if warm <= 1.5 else 'OVER'}")  # fmt: skip
+    print(f"process start + exit alone (no sources): {startup:.2f} s; warm cycle without it: "
+          f"{warm - startup:.2f} s")  # fmt: skip
     print(
         f"naive serial feedparser loop:        {naive:.1f} s (timed on {args.naive} feeds, scaled)"
     )

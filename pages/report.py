@@ -4,7 +4,7 @@ import streamlit as st
 
 from reportwatch.app import current_config, get_reports, language, show_problems
 from reportwatch.i18n import t
-from reportwatch.views import render_panel, render_report, report_picker
+from reportwatch.views import render_panel, render_report, report_freshness, report_picker
 
 lang = language()
 loaded, config_error = current_config()
@@ -22,6 +22,6 @@ if report is None:
 
 left, right = st.columns([3, 2], gap="large")
 with left:
-    render_report(report, lang)
+    render_report(report, lang, report_freshness(loaded, report))
 with right:
     render_panel(loaded, report, lang)

@@ -20,6 +20,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "配置文件刚被改坏,仍在使用上一次有效的配置。",
         "en": "The configuration file became invalid; the last good configuration is still in use.",
     },
+    "panel_error": {
+        "zh": "监测面板暂时无法显示(已记录到服务器日志),下次刷新会重试。",
+        "en": "The monitoring panel cannot be shown right now (logged on the server); "
+        "it retries at the next refresh.",
+    },
     "store_error": {"zh": "数据库不可用:", "en": "The database is unavailable:"},
     "demo": {
         "zh": "演示数据:本页的动态来自随项目附带的示例订阅源,并非真实新闻。",

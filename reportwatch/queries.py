@@ -211,3 +211,17 @@ def recent_runs(store: Store, limit: int = 200) -> list[dict[str, object]]:
             select(poll_runs).order_by(poll_runs.c.started.desc()).limit(limit)
         ).all()
     return [dict(r._mapping) for r in rows]
+
+
+def fresh_counts(store: Store, since: datetime, tags: Sequence[str]) -> tuple[int, dict[str, int]]:
+    """Matched entries published (else first seen) since `since`: in all, and per tag."""
+    where = (matches.c.sort_time >= since, matches.c.tag.in_(list(tags)))
+    with store.engine.connect() as conn:
+        total = conn.execute(
+            select(func.count(func.distinct(matches.c.entry_id))).where(*where)
+        ).scalar_one()
+        rows = conn.execute(
+            select(matches.c.tag, func.count()).where(*where).group_by(matches.c.tag)
+        )
+        per_tag = {tag: n for tag, n in rows}
+    return total, per_tag

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -21,6 +22,7 @@ from reportwatch.panel import (
 from reportwatch.queries import (
     Item,
     count_new,
+    fresh_counts,
     last_success,
     matched_items,
     next_due,
@@ -29,7 +31,9 @@ from reportwatch.queries import (
 )
 from reportwatch.reports import Report
 from reportwatch.safe import escape_markdown, highlight, markdown_link
+from reportwatch.store import StoreError
 
+log = logging.getLogger(__name__)
 PAGE_SIZE = 20
 STATE_ICON = {"live": "🟢", "delayed": "🟠", "stopped": "🔴", "never": "⚪"}
 
@@ -74,6 +78,18 @@ def render_report(report: Report, lang: str, fresh: int = 0) -> None:
         st.success(
             f"{t('verified_process', lang)} · {t('verified_on', lang, date=report.verified)}"
         )
+
+
+def report_freshness(loaded: LoadedConfig, report: Report) -> int:
+    """How many related entries arrived since the report was verified (0 when unknown)."""
+    if report.verified is None:
+        return 0
+    try:
+        store = get_store(loaded)
+    except StoreError:
+        return 0
+    since = datetime.combine(report.verified, datetime.min.time(), UTC)
+    return fresh_counts(store, since, report.tags)[0]
 
 
 def selected_tags(report: Report) -> list[str]:
@@ -131,6 +147,15 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
 
     @st.fragment(run_every=loaded.config.ui_refresh)
     def live_panel() -> None:
+        try:
+            panel_body()
+        except StoreError as exc:
+            st.error(f"{t('store_error', lang)} {exc}")
+        except Exception:  # the report must stay readable whatever happens in the panel
+            log.exception("live panel failed")
+            st.error(t("panel_error", lang))
+
+    def panel_body() -> None:
         store = get_store(loaded)
         poller = ensure_poller(loaded)
         now = datetime.now(UTC)
@@ -171,6 +196,13 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
         if picked_tags != chosen:
             st.query_params["tag"] = picked_tags
             st.rerun(scope="fragment")
+
+        if report.verified:
+            since = datetime.combine(report.verified, datetime.min.time(), UTC)
+            fresh, per_tag = fresh_counts(store, since, watch)
+            detail = " · ".join(f"{escape_markdown(tag)} {n}" for tag, n in per_tag.items())
+            line = t("since_verified", lang, date=report.verified, n=fresh)
+            st.caption(line + (f" ({detail})" if detail else ""))
 
         cols = st.columns(2)
         if new:

@@ -52,3 +52,19 @@ def cli(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[s
 
 def json_lines(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def item(guid: str, title: str, description: str = "", hour: int = 10) -> dict[str, object]:
+    """An RSS item dict for tests/feedserver.rss, published on 2025-11-25 at `hour`:00 +0800."""
+    return {
+        "title": title,
+        "link": f"https://news.example/{guid}",
+        "guid": guid,
+        "description": description,
+        "pubDate": f"Tue, 25 Nov 2025 {hour:02d}:00:00 +0800",
+    }
+
+
+TENCENT = item("a1", "腾讯发布财报", "Tencent 第三季度收入增长", 10)
+SHOP = item("a2", "视频号小店推出新规", "商家关注视频号带货", 11)
+APPLE = item("a3", "苹果发布新手机", "与本报告无关", 12)

@@ -14,22 +14,7 @@ from reportwatch.queries import matched_items, source_health
 from reportwatch.schema import entries
 from reportwatch.store import open_store
 from tests.feedserver import FeedServer, rss
-from tests.helpers import cli, json_lines, write_config
-
-TENCENT = {
-    "title": "腾讯发布财报",
-    "link": "https://news.example/a1",
-    "guid": "a1",
-    "description": "Tencent 第三季度收入增长",
-    "pubDate": "Tue, 25 Nov 2025 10:00:00 +0800",
-}
-APPLE = {
-    "title": "苹果发布新手机",
-    "link": "https://news.example/a2",
-    "guid": "a2",
-    "description": "与本报告无关",
-    "pubDate": "Tue, 25 Nov 2025 11:00:00 +0800",
-}
+from tests.helpers import APPLE, TENCENT, cli, json_lines, write_config
 
 
 def sources_by_name(config: Path) -> dict[str, dict[str, object]]:
