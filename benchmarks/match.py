@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reportwatch import match as M  # noqa: E402
-from reportwatch.config import TagRule  # noqa: E402
+from reportwatch.config import TagRule, load_config  # noqa: E402
 
 TARGET = 200_000
 Item = tuple[str, str, list[str]]
@@ -196,8 +196,7 @@ def extra_keywords(entries: list[Item], n: int = 500, seed: int = 11) -> list[st
 
 
 def shipped_rules() -> dict[str, TagRule]:
-    doc = yaml.safe_load((ROOT / "reportwatch/default_tags.yaml").read_text("utf-8"))
-    return {k: TagRule.model_validate(v or {}) for k, v in doc["tags"].items()}
+    return load_config(ROOT / "sources.yaml").config.rules()
 
 
 def rules_with_extra(extra: list[str]) -> dict[str, TagRule]:

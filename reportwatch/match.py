@@ -7,7 +7,8 @@ and keywords get the same treatment plus their traditional/simplified forms, so 
 腾讯 without converting entry text (OpenCC per entry costs far more than the whole match).
 
 Rule semantics for a tag: at least one positive keyword (`any:`, `title_only:` and the tag's
-own name) AND every `all:` item AND no `none:` item. An item may list alternatives as
+own name) AND every `all:` item AND no `none:` item; a rule with only `all:` (and perhaps
+`none:`) matches on its `all:` items alone, as written. An item may list alternatives as
 "a|b" (in `all:` that means "a or b", e.g. a context group). `title_only:` keywords count
 only when found in the title, in whichever list they also appear; a keyword in both
 `none:` and `title_only:` is a veto in the title only. "^kw" counts only at the start of a
@@ -109,13 +110,9 @@ def _boilerplate() -> re.Pattern[str]:
     return re.compile("|".join(pats), re.IGNORECASE)
 
 
-def _strip(text: str, sep: str) -> str:
-    return _boilerplate().sub(sep, text)
-
-
 def strip_boilerplate(text: str) -> str:
     """Remove the known boilerplate phrases (BOILERPLATE_PATTERNS) from raw or normalised text."""
-    return " ".join(_strip(text, " ").split())
+    return " ".join(_boilerplate().sub(" ", text).split())
 
 
 @lru_cache(maxsize=4096)
@@ -133,10 +130,6 @@ def _variants(keyword: str) -> tuple[str, ...]:
 # Word characters for Latin keyword boundaries. Case does not matter: text is case folded.
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _SHU = "丨".encode().decode("latin-1")  # a headline separator, as seen by the scan
-
-
-def _wordy(ch: str) -> bool:
-    return ch in _WORD
 
 
 def _latin1(text: str) -> str:
@@ -178,6 +171,7 @@ class _Tag:
     pos: dict[int, int]  # keyword id -> fields it may count in (bitmask)
     groups: list[dict[int, int]]  # all: each group needs one of its keywords
     neg: dict[int, int]
+    all_suffices: bool = False  # a rule with only all: needs no other positive keyword
     hit_cache: dict[tuple[int, int], Hit] = field(default_factory=dict)
 
 
@@ -193,7 +187,8 @@ class Matcher:
         # Which tags a found keyword can switch on: only those are evaluated per entry.
         self._triggers: dict[int, list[_Tag]] = {}
         for t in self._tags:
-            for i in t.pos:
+            # An all:-only rule is switched on by any keyword of its first all: group.
+            for i in t.groups[0] if t.all_suffices else t.pos:
                 self._triggers.setdefault(i, []).append(t)
         self._spelling = [kw.lstrip("^") for kw in self.keywords]  # id -> text for Hit.keyword
         variants: dict[str, tuple[set[int], set[int]]] = {}  # text -> (free ids, anchored ids)
@@ -204,7 +199,7 @@ class Matcher:
         # Chinese first: the root's children are searched in insertion order.
         for v, (free, anchored) in sorted(variants.items(), key=lambda kv: kv[0].isascii()):
             b = _latin1(v)  # payload: length, word boundary needed at each end?, keyword ids
-            ac.add_word(b, (len(b), _wordy(v[0]), _wordy(v[-1]), tuple(free), tuple(anchored)))
+            ac.add_word(b, (len(b), v[0] in _WORD, v[-1] in _WORD, tuple(free), tuple(anchored)))
         ac.make_automaton()
         self._iter: Callable[[str], Iterator[tuple[int, tuple]]] = ac.iter
 
@@ -223,9 +218,11 @@ class Matcher:
         for i in neg:  # a none: keyword also in title_only: is only a title veto
             pos.pop(i, None)
         groups = [dict(ref(kw) for kw in g) for g in rule["all"]]
-        return _Tag(name, self.tags.index(name), pos, groups, neg)
+        only_all = len(rule["any"]) == 1 and not rule["title_only"] and bool(groups)
+        return _Tag(name, self.tags.index(name), pos, groups, neg, only_all)
 
     def _scan(self, text: str, b1: int, b2: int) -> dict[int, int]:
+        """Keyword id -> bitmask of the fields (1 title, 2 summary, 4 categories) it is in."""
         found: dict[int, int] = {}
         last, word = len(text) - 1, _WORD
         for end, (n, left, right, free, anchored) in self._iter(text):
@@ -253,7 +250,7 @@ class Matcher:
         if not any(i in trig for i in found):
             return []  # fast path: no tag can match, and stripping boilerplate only removes
         # Boilerplate only matters if a keyword was found in the summary.
-        s2 = _strip(s, "\n") if any(f & 2 for f in found.values()) else s
+        s2 = _boilerplate().sub("\n", s) if any(f & 2 for f in found.values()) else s
         if s2 != s:
             sb = s2.encode()
             text = b"\n".join((t, sb, c)).decode("latin-1")
@@ -270,7 +267,7 @@ class Matcher:
         # `found` holds the few keywords present, so loop over it, not over the rule.
         pos = tag.pos
         hits = [(i, f & pos[i]) for i, f in found.items() if i in pos and f & pos[i]]
-        if not hits:
+        if not hits and not tag.all_suffices:
             return None
         for g in tag.groups:
             got = [(i, f & g[i]) for i, f in found.items() if i in g and f & g[i]]
@@ -337,8 +334,8 @@ def highlight_spans(text: str, keywords: Iterable[str]) -> list[tuple[int, int]]
             start = norm.find(v)
             while start != -1:
                 end = start + len(v)
-                if not (_wordy(v[0]) and start and _wordy(norm[start - 1])) and not (
-                    _wordy(v[-1]) and end < len(norm) and _wordy(norm[end])
+                if not (v[0] in _WORD and start and norm[start - 1] in _WORD) and not (
+                    v[-1] in _WORD and end < len(norm) and norm[end] in _WORD
                 ):
                     spans.append((index[start], index[end - 1] + 1))
                 start = norm.find(v, start + 1)

@@ -184,15 +184,15 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
         st.subheader(f"{STATE_ICON[status.state]} {t('monitoring', lang)}", anchor=False)
         st.markdown(_status_line(status, loaded, lang, now))
         counts = tag_counts(store)
-        options = [f"{tag} ({counts.get(tag, 0)})" for tag in report_tags]
-        picked = st.pills(
+        # Options are the bare tags (stable across refreshes); counts are only their labels.
+        picked_tags = st.pills(
             t("tag_filter", lang),
-            options,
+            report_tags,
             selection_mode="multi",
-            default=[o for o, tag in zip(options, report_tags, strict=True) if tag in chosen],
+            default=chosen,
+            format_func=lambda tag: f"{tag} ({counts.get(tag, 0)})",
             key="tag_pills",
         )
-        picked_tags = [tag for o, tag in zip(options, report_tags, strict=True) if o in picked]
         if picked_tags != chosen:
             st.query_params["tag"] = picked_tags
             st.rerun(scope="fragment")

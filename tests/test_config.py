@@ -35,7 +35,7 @@ def test_shipped_config_is_valid_and_lists_huxiu_first() -> None:
     for outlet in ("36氪", "爱范儿", "IT之家", "钛媒体"):
         assert outlet in names
     rules = config.rules()
-    assert "tencent" in [k.lower() for k in rules["腾讯"].any_]
+    assert "tencent" in [k.lower() for k in rules["腾讯"].any_ + rules["腾讯"].title_only]
     assert config.timezone == "Asia/Shanghai"
     assert loaded.reports_path == (ROOT / "reports").resolve()
 
