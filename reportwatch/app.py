@@ -71,6 +71,10 @@ def get_store(loaded: LoadedConfig) -> Store:
     return _store(loaded.config.database_url)
 
 
+def get_store_by_url(url: str) -> Store:
+    return _store(url)
+
+
 def _stop_poller(poller: EmbeddedPoller | None) -> None:
     if poller is not None:
         poller.stop()

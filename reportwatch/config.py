@@ -98,6 +98,8 @@ class Config(BaseModel):
     language: Literal["zh", "en"] = "zh"
     demo: bool = False  # the UI shows 演示数据 when true
     embedded_poller: bool = True
+    # Sources added from the UI may not point at private/loopback hosts unless this is true.
+    allow_private_sources: bool = False
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     tags: dict[str, TagRule | None] = Field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from reportwatch.schema import entries, matches, poll_runs, sources
+from reportwatch.schema import entries, matches, meta, poll_runs, sources
 from reportwatch.store import Store
 
 
@@ -87,29 +88,22 @@ def matched_items(
 ) -> list[Item]:
     """Matched entries newest first (published, else first seen); any of `tags` when given."""
     if tags:
-        # Page over the (tag, sort_time) index, then fold the rows of several tags into entries.
-        ids_q = (
-            select(matches.c.entry_id, func.max(matches.c.sort_time).label("t"))
-            .where(matches.c.tag.in_(list(tags)))
-            .group_by(matches.c.entry_id)
-            .order_by(func.max(matches.c.sort_time).desc(), matches.c.entry_id.desc())
-        )
-        if since:
-            ids_q = ids_q.where(matches.c.first_seen >= since)
+        ids = _top_ids_for_tags(store, tags, since, limit, offset)
     else:
         ids_q = (
-            select(entries.c.id, entries.c.sort_time)
+            select(entries.c.id)
             .where(entries.c.matched)
             .order_by(entries.c.sort_time.desc(), entries.c.id.desc())
         )
         if since:
             ids_q = ids_q.where(entries.c.first_seen >= since)
-    if limit is not None:
-        ids_q = ids_q.limit(limit).offset(offset)
+        if limit is not None:
+            ids_q = ids_q.limit(limit).offset(offset)
+        with store.engine.connect() as conn:
+            ids = [row[0] for row in conn.execute(ids_q)]
+    if not ids:
+        return []
     with store.engine.connect() as conn:
-        ids = [row[0] for row in conn.execute(ids_q)]
-        if not ids:
-            return []
         rows = conn.execute(
             select(entries, sources.c.name.label("source_name"))
             .join(sources, sources.c.id == entries.c.source_id)
@@ -149,6 +143,30 @@ def matched_items(
     ]
 
 
+def _top_ids_for_tags(
+    store: Store, tags: Sequence[str], since: datetime | None, limit: int | None, offset: int
+) -> list[int]:
+    """Newest entries having any of `tags`: the top rows of each tag's (tag, sort_time) index,
+    merged, so the cost grows with the page, not with the number of matches."""
+    want = None if limit is None else offset + limit
+    streams = []
+    with store.engine.connect() as conn:
+        for tag in dict.fromkeys(tags):
+            query = (
+                select(matches.c.sort_time, matches.c.entry_id)
+                .where(matches.c.tag == tag)
+                .order_by(matches.c.sort_time.desc(), matches.c.entry_id.desc())
+            )
+            if since:
+                query = query.where(matches.c.first_seen >= since)
+            if want is not None:
+                query = query.limit(want)
+            streams.append([tuple(row) for row in conn.execute(query)])
+    ordered = heapq.merge(*streams, reverse=True)
+    unique = list(dict.fromkeys(entry_id for _, entry_id in ordered))
+    return unique[offset:want]
+
+
 def source_health(store: Store, include_disabled: bool = False) -> list[SourceHealth]:
     query = select(sources).order_by(sources.c.id)
     if not include_disabled:
@@ -184,14 +202,14 @@ def tag_counts(store: Store, since: datetime | None = None) -> dict[str, int]:
 
 
 def count_new(store: Store, since: datetime, tags: Sequence[str] = ()) -> int:
-    """Matched entries first seen after `since` (the viewer's baseline)."""
-    query = select(func.count(func.distinct(matches.c.entry_id))).where(
-        matches.c.first_seen > since
-    )
-    if tags:
-        query = query.where(matches.c.tag.in_(list(tags)))
+    """Matched entries first seen after `since` (the viewer's baseline).
+
+    Reads the few rows after the baseline through the first_seen index and filters tags here:
+    letting SQLite pick the tag index instead scans every match of those tags."""
+    query = select(matches.c.entry_id, matches.c.tag).where(matches.c.first_seen > since)
+    wanted = set(tags)
     with store.engine.connect() as conn:
-        return conn.execute(query).scalar_one()
+        return len({e for e, tag in conn.execute(query) if not wanted or tag in wanted})
 
 
 def last_success(store: Store) -> datetime | None:
@@ -211,6 +229,14 @@ def recent_runs(store: Store, limit: int = 200) -> list[dict[str, object]]:
             select(poll_runs).order_by(poll_runs.c.started.desc()).limit(limit)
         ).all()
     return [dict(r._mapping) for r in rows]
+
+
+def data_version(store: Store) -> tuple[object, ...]:
+    """Changes whenever a poll cycle finishes (or rules are re-applied): a cache key for counts."""
+    with store.engine.connect() as conn:
+        run = conn.execute(select(func.max(poll_runs.c.id), func.max(poll_runs.c.finished))).one()
+        rules = conn.execute(select(meta.c.value).where(meta.c.key == "rules_fingerprint")).scalar()
+    return (*run, rules)
 
 
 def fresh_counts(store: Store, since: datetime, tags: Sequence[str]) -> tuple[int, dict[str, int]]:

@@ -128,7 +128,51 @@ def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+def _fts5_trigram_available(conn: Connection) -> bool:
+    """Probe the driver's SQLite on a scratch database: FTS5 and its trigram tokenizer (≥3.34)."""
+    dbapi = conn.dialect.dbapi
+    if dbapi is None:
+        return False
+    probe = dbapi.connect(":memory:")
+    try:
+        probe.execute("CREATE VIRTUAL TABLE t USING fts5(x, tokenize='trigram')")
+        return True
+    except dbapi.Error:
+        return False
+    finally:
+        probe.close()
+
+
+_FTS_SQL = (
+    # External content: the index refers to entries' rows instead of copying their text.
+    "CREATE VIRTUAL TABLE entries_fts USING fts5(title, summary, content='entries', "
+    "content_rowid='id', tokenize='trigram')",
+    "CREATE TRIGGER entries_fts_ai AFTER INSERT ON entries BEGIN "
+    "INSERT INTO entries_fts(rowid, title, summary) VALUES (new.id, new.title, new.summary); END",
+    "CREATE TRIGGER entries_fts_ad AFTER DELETE ON entries BEGIN "
+    "INSERT INTO entries_fts(entries_fts, rowid, title, summary) "
+    "VALUES ('delete', old.id, old.title, old.summary); END",
+    "CREATE TRIGGER entries_fts_au AFTER UPDATE OF title, summary ON entries BEGIN "
+    "INSERT INTO entries_fts(entries_fts, rowid, title, summary) "
+    "VALUES ('delete', old.id, old.title, old.summary); "
+    "INSERT INTO entries_fts(rowid, title, summary) VALUES (new.id, new.title, new.summary); END",
+    "INSERT INTO entries_fts(entries_fts) VALUES ('rebuild')",  # backfill the existing rows
+)
+
+
+def _v2_fts(conn: Connection) -> None:
+    """Full-text search that works for Chinese (trigrams need no word segmentation).
+
+    SQLite only; PostgreSQL, or a SQLite without FTS5/trigram, searches with LIKE instead
+    (reportwatch.explore checks whether entries_fts exists).
+    """
+    if conn.dialect.name != "sqlite" or not _fts5_trigram_available(conn):
+        return
+    for statement in _FTS_SQL:
+        conn.exec_driver_sql(statement)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2_fts]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from reportwatch.app import ensure_poller, get_store, refresh_gate
+from reportwatch.app import ensure_poller, get_store, get_store_by_url, refresh_gate
 from reportwatch.config import LoadedConfig
 from reportwatch.i18n import t
 from reportwatch.match import highlight_spans
@@ -22,6 +22,7 @@ from reportwatch.panel import (
 from reportwatch.queries import (
     Item,
     count_new,
+    data_version,
     fresh_counts,
     last_success,
     matched_items,
@@ -31,7 +32,7 @@ from reportwatch.queries import (
 )
 from reportwatch.reports import Report
 from reportwatch.safe import escape_markdown, highlight, markdown_link
-from reportwatch.store import StoreError
+from reportwatch.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 20
@@ -80,6 +81,23 @@ def render_report(report: Report, lang: str, fresh: int = 0) -> None:
         )
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def _counts(url: str, version: tuple, kind: str, since: datetime | None, tags: tuple) -> object:
+    """Counts over every match only change when a cycle finishes: cache them per data version."""
+    store = get_store_by_url(url)
+    return tag_counts(store) if kind == "tags" else fresh_counts(store, since, tags)
+
+
+def cached_tag_counts(store: Store) -> dict[str, int]:
+    return _counts(store.url, data_version(store), "tags", None, ())  # type: ignore[return-value]
+
+
+def cached_fresh_counts(
+    store: Store, since: datetime, tags: tuple[str, ...]
+) -> tuple[int, dict[str, int]]:
+    return _counts(store.url, data_version(store), "fresh", since, tags)  # type: ignore[return-value]
+
+
 def report_freshness(loaded: LoadedConfig, report: Report) -> int:
     """How many related entries arrived since the report was verified (0 when unknown)."""
     if report.verified is None:
@@ -89,7 +107,7 @@ def report_freshness(loaded: LoadedConfig, report: Report) -> int:
     except StoreError:
         return 0
     since = datetime.combine(report.verified, datetime.min.time(), UTC)
-    return fresh_counts(store, since, report.tags)[0]
+    return cached_fresh_counts(store, since, tuple(report.tags))[0]
 
 
 def selected_tags(report: Report) -> list[str]:
@@ -183,7 +201,7 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
 
         st.subheader(f"{STATE_ICON[status.state]} {t('monitoring', lang)}", anchor=False)
         st.markdown(_status_line(status, loaded, lang, now))
-        counts = tag_counts(store)
+        counts = cached_tag_counts(store)
         # Options are the bare tags (stable across refreshes); counts are only their labels.
         picked_tags = st.pills(
             t("tag_filter", lang),
@@ -199,7 +217,7 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
 
         if report.verified:
             since = datetime.combine(report.verified, datetime.min.time(), UTC)
-            fresh, per_tag = fresh_counts(store, since, watch)
+            fresh, per_tag = cached_fresh_counts(store, since, tuple(watch))
             detail = " · ".join(f"{escape_markdown(tag)} {n}" for tag, n in per_tag.items())
             line = t("since_verified", lang, date=report.verified, n=fresh)
             st.caption(line + (f" ({detail})" if detail else ""))

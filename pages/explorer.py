@@ -1,0 +1,119 @@
+"""Explorer: every stored entry — searchable (Chinese too), filterable, paged and exportable."""
+
+import streamlit as st
+
+from reportwatch import explore
+from reportwatch.app import current_config, language, open_store_or_banner, show_problems
+from reportwatch.i18n import t
+from reportwatch.sidebar import bound, day, flag, shared_sidebar, writes
+from reportwatch.views import viewer_baseline
+
+lang = language()
+loaded, config_error = current_config()
+show_problems(loaded, config_error, lang)
+if loaded is None:
+    st.stop()
+side = shared_sidebar(loaded, lang)
+store = open_store_or_banner(loaded, lang)
+if store is None:
+    st.stop()
+tz = loaded.config.timezone
+params = st.query_params
+baseline = viewer_baseline()
+
+st.title(t("page_explorer", lang), anchor=False)
+top = st.columns([4, 1, 1], vertical_alignment="bottom")
+bound("ex_q", params.get("q", ""))
+text = top[0].text_input(
+    t("search", lang), key="ex_q", on_change=writes("q", "ex_q"),
+    placeholder=t("search_hint", lang), max_chars=200,
+)  # fmt: skip
+bound("ex_all", params.get("all") == "1")
+show_all = top[1].toggle(t("all_entries", lang), key="ex_all", on_change=writes("all", "ex_all", flag))
+bound("ex_new", params.get("new") == "1")
+new_only = top[2].toggle(t("new_only", lang), key="ex_new", on_change=writes("new", "ex_new", flag))
+
+row = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
+names = explore.source_names(store)
+bound("ex_sources", [name for name in dict.fromkeys(params.get_all("source")) if name in names])
+picked = row[0].multiselect(
+    t("source_filter", lang), names, key="ex_sources",
+    on_change=writes("source", "ex_sources", list), placeholder=t("all_sources", lang),
+)  # fmt: skip
+bound("ex_from", explore.parse_day(params.get("from")))
+first = row[1].date_input(
+    t("date_from", lang), value=None, key="ex_from", on_change=writes("from", "ex_from", day)
+)
+bound("ex_to", explore.parse_day(params.get("to")))
+last = row[2].date_input(
+    t("date_to", lang), value=None, key="ex_to", on_change=writes("to", "ex_to", day)
+)
+sorts = list(explore.SORTS)
+bound("ex_sort", params.get("sort") if params.get("sort") in sorts else "newest")
+sort = row[3].selectbox(
+    t("sort", lang), sorts, key="ex_sort", on_change=writes("sort", "ex_sort"),
+    format_func=lambda key: t("sort_" + key, lang),
+)  # fmt: skip
+
+start, end = explore.day_bounds(first, last, tz)
+filters = explore.Filters(
+    text=text.strip(), tags=tuple(side.tags), sources=tuple(picked), start=start, end=end,
+    matched_only=not show_all, new_since=baseline if new_only else None,
+)  # fmt: skip
+number = st.session_state.get("ex_page", 1)
+if st.session_state.get("_ex_filters") != (filters, sort):  # a new view starts at page 1
+    st.session_state["_ex_filters"] = (filters, sort)
+    number = 1
+result = explore.page(store, filters, baseline, tz, sort, number)
+pages, number = result.extra["pages"], result.extra["number"]
+
+if result.total == 0:
+    stored = explore.count(store, explore.Filters(matched_only=False))
+    st.info(t("explorer_empty" if stored else "explorer_empty_store", lang))
+    st.stop()
+
+st.caption(t("results", lang, n=result.total, page=number, pages=pages))
+st.dataframe(
+    result.frame,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "title": st.column_config.TextColumn(t("col_title", lang), width="large"),
+        # Only http(s) links reach this column (explore.frame); the host is the link text.
+        "link": st.column_config.LinkColumn(t("col_link", lang), display_text=r"https?://([^/?#]+)"),
+        "source": st.column_config.TextColumn(t("col_source", lang)),
+        "tags": st.column_config.ListColumn(t("col_tags", lang)),
+        "published": st.column_config.DatetimeColumn(
+            t("col_published", lang), format="YYYY-MM-DD HH:mm"
+        ),
+        "first_seen": st.column_config.DatetimeColumn(
+            t("col_first_seen", lang), format="YYYY-MM-DD HH:mm"
+        ),
+        "new": st.column_config.CheckboxColumn(t("col_new", lang)),
+        "matched": st.column_config.CheckboxColumn(t("col_matched", lang)),
+        "summary": st.column_config.TextColumn(t("col_summary", lang), width="large"),
+    },
+)
+if pages > 1:
+    bound("ex_page", number)
+    st.pagination(pages, key="ex_page")
+
+
+def export(kind: str) -> bytes:
+    """Built only when the button is clicked (deferred download data)."""
+    df = explore.export_frame(store, filters, baseline, tz, sort)
+    return explore.to_csv_bytes(df) if kind == "csv" else explore.to_json_bytes(df)
+
+
+buttons = st.columns([1, 1, 4], vertical_alignment="center")
+buttons[0].download_button(
+    t("export_csv", lang), data=lambda: export("csv"), file_name="reportwatch-entries.csv",
+    mime="text/csv", on_click="ignore", key="export_csv", icon="⬇️",
+)  # fmt: skip
+buttons[1].download_button(
+    t("export_json", lang), data=lambda: export("json"), file_name="reportwatch-entries.json",
+    mime="application/json", on_click="ignore", key="export_json", icon="⬇️",
+)  # fmt: skip
+buttons[2].caption(
+    t("export_note", lang, n=min(result.total, explore.EXPORT_LIMIT), limit=explore.EXPORT_LIMIT)
+)

@@ -1,0 +1,123 @@
+"""Sources: can we trust them? Health, poll history, OPML import and export."""
+
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from reportwatch import analysis, figures
+from reportwatch.app import current_config, language, open_store_or_banner, show_problems
+from reportwatch.i18n import t
+from reportwatch.opml import OpmlError, OpmlFeed, build_opml, host_of, normalise_url, parse_opml
+from reportwatch.queries import source_health
+from reportwatch.safe import escape_markdown
+from reportwatch.sidebar import bound, shared_sidebar, writes
+from reportwatch.sourceedit import MergeError, describe, merge_sources, plan, verdict_frame
+
+lang = language()
+loaded, config_error = current_config()
+show_problems(loaded, config_error, lang)
+if loaded is None:
+    st.stop()
+shared_sidebar(loaded, lang)
+store = open_store_or_banner(loaded, lang)
+if store is None:
+    st.stop()
+tz = loaded.config.timezone
+allow_private = loaded.config.allow_private_sources
+st.title(t("page_sources", lang), anchor=False)
+
+# -- health -------------------------------------------------------------------------------
+health = source_health(store, include_disabled=True)
+failing = [s for s in health if s.enabled and s.status == "error"]
+if failing:
+    lines = [f"- **{escape_markdown(s.name)}**: {escape_markdown(s.error or '—')}" for s in failing]
+    st.warning(t("sources_failing", lang, n=len(failing)) + "\n\n" + "\n".join(lines), icon="⚠️")
+table = analysis.health_frame(health, tz, lang)
+if table.empty:
+    st.info(t("sources_none", lang))
+else:
+    when = lambda key: st.column_config.DatetimeColumn(t(key, lang), format="MM-DD HH:mm:ss")  # noqa: E731
+    st.dataframe(
+        analysis.health_style(table),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "name": st.column_config.TextColumn(t("col_name", lang), pinned=True),
+            "status": st.column_config.TextColumn(t("col_status", lang)),
+            "last_checked": when("col_last_checked"),
+            "last_ok": when("col_last_ok"),
+            "latency": st.column_config.NumberColumn(t("col_latency", lang), format="%.2f s"),
+            "bytes": st.column_config.NumberColumn(t("col_bytes", lang), format="compact"),
+            "entries": st.column_config.NumberColumn(t("col_entries", lang)),
+            "error": st.column_config.TextColumn(t("col_error", lang), width="large"),
+            "next_due": when("col_next_due"),
+            "failures": st.column_config.NumberColumn(t("col_failures", lang)),
+            "url": st.column_config.TextColumn(t("col_url", lang)),
+        },
+    )
+
+# -- history ------------------------------------------------------------------------------
+st.subheader(t("history", lang), anchor=False)
+spans = ["1d", "7d", "30d"]
+bound("so_range", st.query_params.get("range") if st.query_params.get("range") in spans else "7d")
+span = st.radio(
+    t("time_range", lang), spans, key="so_range", horizontal=True,
+    on_change=writes("range", "so_range"), format_func=lambda key: t("range_" + key, lang),
+)  # fmt: skip
+runs = analysis.run_history(store, analysis.range_start(span, datetime.now(UTC)))
+if runs.empty:
+    st.info(t("history_empty", lang))
+else:
+    titles = (t("fig_duration", lang), t("fig_new", lang), t("fig_errors", lang))
+    st.plotly_chart(figures.run_history(runs, titles), key="fig_runs")
+
+# -- OPML and new sources -----------------------------------------------------------------
+st.subheader(t("opml", lang), anchor=False)
+configured = [(s.name, s.url) for s in loaded.config.sources]
+st.download_button(
+    t("opml_export", lang), data=build_opml(configured), file_name="reportwatch-sources.opml",
+    mime="text/x-opml", on_click="ignore", key="opml_export", icon="⬇️",
+)  # fmt: skip
+
+upload = st.file_uploader(t("opml_import", lang), type=["opml", "xml"], key="opml_file")
+if upload is not None:
+    try:
+        feeds = parse_opml(upload.getvalue())
+    except OpmlError as exc:
+        st.error(f"{t('opml_bad', lang)} {escape_markdown(str(exc))}")
+        feeds = []
+    if feeds:
+        # Host lookups are slow: plan once per file and configuration, not on every rerun.
+        cache_key = (upload.file_id, tuple(configured), allow_private)
+        if st.session_state.get("_opml_plan", (None,))[0] != cache_key:
+            verdicts = plan(feeds, [url for _, url in configured], allow_private)
+            st.session_state["_opml_plan"] = (cache_key, verdicts)
+        verdicts = st.session_state["_opml_plan"][1]
+        addable = sum(v.ok for v in verdicts)
+        st.caption(t("opml_preview", lang, n=len(verdicts), new=addable))
+        st.dataframe(verdict_frame(verdicts, lang), hide_index=True, width="stretch")
+        if st.button(t("opml_merge", lang, n=addable), disabled=not addable, key="opml_merge"):
+            try:
+                done = merge_sources(loaded.path, feeds, allow_private)
+            except MergeError as exc:
+                st.error(f"{t('merge_failed', lang)} {escape_markdown(str(exc))}")
+            else:
+                added = sum(v.ok for v in done)
+                st.success(t("opml_merged", lang, n=added, path=escape_markdown(loaded.path.name)))
+
+with st.form("add_source", clear_on_submit=False):
+    st.markdown(f"**{t('add_source', lang)}**")
+    name = st.text_input(t("source_name", lang), key="new_name", max_chars=200)
+    url = st.text_input(t("source_url", lang), key="new_url", max_chars=2000)
+    submitted = st.form_submit_button(t("add_source", lang))
+if submitted and url.strip():
+    feed = OpmlFeed(name.strip() or host_of(normalise_url(url)), normalise_url(url))
+    try:
+        verdict = merge_sources(loaded.path, [feed], allow_private)[0]
+    except MergeError as exc:
+        st.error(f"{t('merge_failed', lang)} {escape_markdown(str(exc))}")
+    else:
+        if verdict.ok:
+            st.success(t("source_added", lang, name=escape_markdown(verdict.name)))
+        else:
+            st.error(escape_markdown(describe(verdict, lang)))

@@ -1,0 +1,88 @@
+"""Trends: how much was matched, per tag and per source, over time."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from reportwatch import analysis, figures
+from reportwatch.app import current_config, language, open_store_or_banner, show_problems
+from reportwatch.i18n import t
+from reportwatch.safe import escape_markdown
+from reportwatch.sidebar import bound, explorer_params, shared_sidebar, writes
+
+lang = language()
+loaded, config_error = current_config()
+show_problems(loaded, config_error, lang)
+if loaded is None:
+    st.stop()
+side = shared_sidebar(loaded, lang)
+store = open_store_or_banner(loaded, lang)
+if store is None:
+    st.stop()
+tz = loaded.config.timezone
+params = st.query_params
+
+
+def url_radio(label: str, options: list[str], param: str, default: str, prefix: str) -> str:
+    key = f"tr_{param}"
+    bound(key, params.get(param) if params.get(param) in options else default)
+    return st.radio(
+        label, options, key=key, horizontal=True, on_change=writes(param, key),
+        format_func=lambda value: t(prefix + value, lang),
+    )  # fmt: skip
+
+
+st.title(t("page_trends", lang), anchor=False)
+controls = st.columns([3, 2, 2])
+with controls[0]:
+    span = url_radio(t("time_range", lang), list(analysis.RANGES), "range", "7d", "range_")
+with controls[1]:
+    by: analysis.Bucket = (
+        "hour" if url_radio(t("bucket", lang), ["day", "hour"], "by", "day", "bucket_") == "hour"
+        else "day"
+    )  # fmt: skip
+with controls[2]:
+    mode = url_radio(t("chart_mode", lang), ["lines", "stacked"], "mode", "lines", "mode_")
+
+now = datetime.now(UTC)
+start = analysis.range_start(span, now)
+tags = side.watched
+per_tag = analysis.tag_series(store, start, now, by, tz, tags)
+if per_tag.empty:
+    st.info(t("trends_empty", lang))
+    st.stop()
+
+zone = ZoneInfo(tz)
+days = {"from": start.astimezone(zone).date().isoformat(), "to": now.astimezone(zone).date().isoformat()}
+
+
+def explorer_links(counts: dict[str, int], param: str) -> None:
+    """One link a tag (or source) to the explorer, filtered to it and to this time range."""
+    st.caption(t("open_in_explorer", lang))
+    with st.container(horizontal=True):
+        for name, n in counts.items():
+            st.page_link(
+                "pages/explorer.py", label=f"{escape_markdown(name)} · {n}", icon="🔎",
+                query_params=explorer_params(side, **{param: name}, **days),
+            )  # fmt: skip
+
+
+st.subheader(t("fig_tags", lang), anchor=False)
+st.plotly_chart(
+    figures.tag_timeline(per_tag, by, stacked=mode == "stacked", y_title=t("matches", lang)),
+    key="fig_tags",
+)
+explorer_links(analysis.totals(per_tag, "tag"), "tag")
+
+st.subheader(t("fig_sources", lang), anchor=False)
+per_source = analysis.source_series(store, start, now, by, tz, tags)
+st.plotly_chart(
+    figures.source_bars(per_source, by, y_title=t("entries_count", lang)),
+    key="fig_sources",
+)
+explorer_links(analysis.totals(per_source, "source"), "source")
+
+st.subheader(t("fig_heatmap", lang), anchor=False)
+per_day = per_tag if by == "day" else analysis.tag_series(store, start, now, "day", tz, tags)
+st.plotly_chart(figures.tag_heatmap(per_day), key="fig_heatmap")

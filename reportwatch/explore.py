@@ -1,0 +1,259 @@
+"""Queries behind the explorer page: filtered, searched, paged entries and their export.
+
+Search uses the FTS5 trigram index (schema v2) for terms of 3+ characters, which finds Chinese
+substrings without word segmentation; shorter terms, PostgreSQL and SQLite builds without FTS5
+use LIKE. Only one page of rows is read at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Connection, column, func, or_, select, table, true
+
+from reportwatch.safe import is_safe_link
+from reportwatch.schema import entries, matches, sources
+from reportwatch.store import Store
+
+PAGE_SIZE = 50
+EXPORT_LIMIT = 10_000  # rows in one export; the caption says when a view is cut
+MAX_TERMS = 8
+SORTS: dict[str, tuple[Any, ...]] = {
+    "newest": (entries.c.sort_time.desc(), entries.c.id.desc()),
+    "oldest": (entries.c.sort_time.asc(), entries.c.id.asc()),
+    "first_seen": (entries.c.first_seen.desc(), entries.c.id.desc()),
+    "title": (entries.c.title.asc(), entries.c.id.asc()),
+    "source": (sources.c.name.asc(), entries.c.sort_time.desc(), entries.c.id.desc()),
+}
+COLUMNS = ["title", "link", "source", "tags", "published", "first_seen", "new", "matched",
+           "summary"]  # fmt: skip
+
+_fts = table("entries_fts", column("rowid"), column("entries_fts"))
+
+
+@dataclass(frozen=True)
+class Filters:
+    text: str = ""
+    tags: tuple[str, ...] = ()  # any of these
+    sources: tuple[str, ...] = ()  # source names, any of these
+    start: datetime | None = None  # sort_time (published, else first seen) ≥ start, UTC
+    end: datetime | None = None  # sort_time < end
+    matched_only: bool = True
+    new_since: datetime | None = None  # only entries first seen after the viewer's baseline
+
+
+@dataclass
+class Page:
+    frame: pd.DataFrame
+    total: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def day_bounds(first: date | None, last: date | None, tz: str) -> tuple[datetime | None, ...]:
+    """Local calendar days [first, last] as a UTC half-open interval."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(first, time.min, zone) if first else None
+    end = datetime.combine(last + timedelta(days=1), time.min, zone) if last else None
+    return start, end
+
+
+def parse_day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def has_fts(conn: Connection) -> bool:
+    if conn.dialect.name != "sqlite":
+        return False
+    found = conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries_fts'"
+    ).first()
+    return found is not None
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def text_conditions(conn: Connection, text: str) -> list[ColumnElement[bool]]:
+    """Every whitespace-separated term must occur in the title or the summary."""
+    terms = list(dict.fromkeys(text.split()))[:MAX_TERMS]
+    fts = has_fts(conn) if terms else False
+    conditions: list[ColumnElement[bool]] = []
+    for term in terms:
+        if fts and len(term) >= 3:  # trigram needs three characters to look anything up
+            phrase = '"' + term.replace('"', '""') + '"'  # a phrase: no FTS5 query syntax
+            hits = select(_fts.c.rowid).where(_fts.c.entries_fts.op("MATCH")(phrase))
+            conditions.append(entries.c.id.in_(hits))
+        else:
+            pattern = _like(term)
+            conditions.append(
+                or_(
+                    entries.c.title.ilike(pattern, escape="\\"),
+                    entries.c.summary.ilike(pattern, escape="\\"),
+                )
+            )
+    return conditions
+
+
+def conditions(conn: Connection, f: Filters) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [true()]
+    if f.matched_only or f.tags:
+        where.append(entries.c.matched)
+    if f.tags:
+        tagged = select(matches.c.entry_id).where(matches.c.tag.in_(list(f.tags)))
+        where.append(entries.c.id.in_(tagged))
+    if f.sources:
+        named = select(sources.c.id).where(sources.c.name.in_(list(f.sources)))
+        where.append(entries.c.source_id.in_(named))
+    if f.start is not None:
+        where.append(entries.c.sort_time >= f.start)
+    if f.end is not None:
+        where.append(entries.c.sort_time < f.end)
+    if f.new_since is not None:
+        where.append(entries.c.first_seen > f.new_since)
+    return where + text_conditions(conn, f.text)
+
+
+def count(store: Store, f: Filters) -> int:
+    with store.engine.connect() as conn:
+        query = select(func.count()).select_from(entries).where(*conditions(conn, f))
+        return conn.execute(query).scalar_one()
+
+
+def rows(
+    store: Store, f: Filters, sort: str = "newest", limit: int = PAGE_SIZE, offset: int = 0
+) -> list[dict[str, Any]]:
+    """One page of entries with their source name and tags."""
+    order = SORTS.get(sort, SORTS["newest"])
+    with store.engine.connect() as conn:
+        query = (
+            select(
+                entries.c.id,
+                entries.c.title,
+                entries.c.link,
+                sources.c.name.label("source"),
+                entries.c.published,
+                entries.c.first_seen,
+                entries.c.matched,
+                entries.c.summary,
+            )  # fmt: skip
+            .join(sources, sources.c.id == entries.c.source_id)
+            .where(*conditions(conn, f))
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+        )
+        found = [dict(r._mapping) for r in conn.execute(query)]
+        ids = [r["id"] for r in found]
+        tags: dict[int, list[str]] = defaultdict(list)
+        if ids:
+            tag_query = (
+                select(matches.c.entry_id, matches.c.tag)
+                .where(matches.c.entry_id.in_(ids))
+                .order_by(matches.c.score.desc(), matches.c.tag)
+            )
+            for entry_id, tag in conn.execute(tag_query):
+                tags[entry_id].append(tag)
+    for r in found:
+        r["tags"] = tags[r["id"]]
+    return found
+
+
+def frame(found: Sequence[dict[str, Any]], baseline: datetime | None, tz: str) -> pd.DataFrame:
+    """Rows as shown: local times, only http(s) links, a 'new' flag against the baseline."""
+    zone = ZoneInfo(tz)
+    local = lambda t: t.astimezone(zone) if t else None  # noqa: E731
+    data = [
+        {
+            "title": r["title"],
+            "link": r["link"] if is_safe_link(r["link"]) else None,
+            "source": r["source"],
+            "tags": list(r["tags"]),
+            "published": local(r["published"]),
+            "first_seen": local(r["first_seen"]),
+            "new": bool(baseline and r["first_seen"] > baseline),
+            "matched": bool(r["matched"]),
+            "summary": r["summary"],
+        }
+        for r in found
+    ]
+    result = pd.DataFrame(data, columns=COLUMNS)
+    for name in ("published", "first_seen"):  # a datetime dtype even on an empty page
+        result[name] = pd.to_datetime(result[name]).dt.tz_convert(zone)
+    return result
+
+
+def page(
+    store: Store, f: Filters, baseline: datetime | None, tz: str, sort: str, number: int,
+    size: int = PAGE_SIZE,
+) -> Page:  # fmt: skip
+    total = count(store, f)
+    pages = max(1, -(-total // size))
+    number = min(max(1, number), pages)
+    found = rows(store, f, sort, size, (number - 1) * size)
+    return Page(frame(found, baseline, tz), total, {"pages": pages, "number": number})
+
+
+def export_frame(
+    store: Store, f: Filters, baseline: datetime | None, tz: str, sort: str,
+    limit: int = EXPORT_LIMIT,
+) -> pd.DataFrame:  # fmt: skip
+    """The whole filtered view (up to `limit` rows), read in pages."""
+    parts, offset, batch = [], 0, 1000
+    while offset < limit:
+        found = rows(store, f, sort, min(batch, limit - offset), offset)
+        if not found:
+            break
+        parts.append(frame(found, baseline, tz))
+        offset += len(found)
+    return pd.concat(parts, ignore_index=True) if parts else frame([], baseline, tz)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Plain values for files; feed text that a spreadsheet would run as a formula is quoted."""
+    if isinstance(value, list):
+        value = "; ".join(value)
+    if isinstance(value, pd.Timestamp | datetime):
+        return None if pd.isna(value) else value.isoformat()
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
+
+
+def to_csv_bytes(df: pd.DataFrame) -> bytes:
+    """UTF-8 with a BOM, so Excel and Numbers open the Chinese text correctly."""
+    plain = df.astype(object).map(_cell)
+    return plain.to_csv(index=False).encode("utf-8-sig")
+
+
+def to_json_bytes(df: pd.DataFrame) -> bytes:
+    records = []
+    for row in df.to_dict(orient="records"):
+        item = {}
+        for key, value in row.items():
+            if isinstance(value, pd.Timestamp | datetime):
+                value = None if pd.isna(value) else value.isoformat()
+            elif value is not None and not isinstance(value, list | str | bool) and pd.isna(value):
+                value = None
+            item[key] = value
+        records.append(item)
+    return json.dumps(records, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def source_names(store: Store) -> list[str]:
+    with store.engine.connect() as conn:
+        return list(conn.execute(select(sources.c.name).order_by(sources.c.name)).scalars())
