@@ -11,8 +11,8 @@ from pathlib import Path
 import streamlit as st
 
 from reportwatch.config import ConfigError, LoadedConfig, config_path, load_config
+from reportwatch.embedded import EmbeddedPoller
 from reportwatch.i18n import t
-from reportwatch.poller import EmbeddedPoller
 from reportwatch.reports import ReportSet, load_reports
 from reportwatch.store import Store, StoreError, open_store
 

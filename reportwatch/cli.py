@@ -61,7 +61,8 @@ def _open(args: argparse.Namespace) -> tuple[LoadedConfig, Store]:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from reportwatch.poller import poller_id, run_cycle
+    from reportwatch.embedded import poller_id
+    from reportwatch.poller import run_cycle
 
     loaded, store = _open(args)
     owner = poller_id()

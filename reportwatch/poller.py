@@ -6,9 +6,7 @@ import hashlib
 import logging
 import os
 import queue
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 
 from reportwatch.config import LoadedConfig
+from reportwatch.embedded import owner_is_dead, poller_id
 from reportwatch.fetch import FetchRequest, FetchSettings, backoff_seconds, fetch_all
 from reportwatch.match import Matcher, compile_rules
 from reportwatch.models import FetchResult, ParsedFeed
@@ -58,10 +57,6 @@ class CycleReport:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def poller_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def build_matcher(loaded: LoadedConfig) -> Matcher:
@@ -137,6 +132,7 @@ def run_cycle(
     store.sync_sources((s.name, s.url, s.enabled) for s in config.sources)
     report.rematched = store.rematch_if_changed(matcher)
     lease = timedelta(seconds=config.fetch.timeout * 3 + 60)
+    store.release_dead_leases(owner_is_dead, report.started)  # a killed worker's sources
     claimed = store.claim_due(owner, report.started, lease, force=force)
     if not claimed:
         report.finished = utcnow()
@@ -241,41 +237,3 @@ def _store_one(
         log.exception("storing %s failed", source.name)
         outcome.status, outcome.error = "error", f"could not store entries: {exc}"
     return outcome
-
-
-class EmbeddedPoller:
-    """A background thread that polls on the config's interval until stopped."""
-
-    def __init__(self, load: Callable[[], LoadedConfig], store: Store):
-        self._load = load
-        self._store = store
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="reportwatch-poller", daemon=True)
-        self.owner = poller_id()
-        self.last_error: str | None = None
-
-    def start(self) -> EmbeddedPoller:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            interval = 60
-            try:
-                loaded = self._load()
-                interval = loaded.config.poll_interval
-                run_cycle(loaded, self._store, owner=self.owner)
-                self.last_error = None
-            except Exception as exc:  # keep polling: the next cycle may succeed
-                log.exception("poll cycle failed")
-                self.last_error = str(exc)
-            # Sources come due on their own schedule; wake often enough to catch each one.
-            self._stop.wait(min(interval, 5) if interval >= 5 else interval)
