@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -54,11 +55,24 @@ class SourceRow:
     failures: int
 
 
+BUSY_TIMEOUT_ENV = "REPORTWATCH_BUSY_TIMEOUT"  # seconds to wait for another writer (default 30)
+
+
+def busy_timeout_ms() -> int:
+    """How long SQLite waits for a lock before 'database is locked' (env override, in seconds)."""
+    try:
+        seconds = float(os.environ.get(BUSY_TIMEOUT_ENV) or 30)
+    except ValueError:
+        seconds = 30.0
+    return max(0, int(seconds * 1000))
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
+    # busy_timeout first: switching to WAL itself needs a lock when another process holds one.
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms()}")  # wait instead of 'locked'
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the poller's writes
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")  # wait for a writer instead of 'database is locked'
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -141,6 +155,26 @@ class Store:
                     state = FetchState(row.etag, row.last_modified, row.body_hash)
                     claimed.append(SourceRow(row.id, row.name, row.url, state, row.failures))
         return claimed
+
+    def release_dead_leases(self, is_dead: Callable[[str], bool], now: datetime) -> int:
+        """Free the leases of pollers known to be gone (killed with -9, power cut) at once,
+        instead of leaving their sources unpolled until the leases expire."""
+        held = (
+            select(sources.c.lease_owner)
+            .where(sources.c.lease_owner.is_not(None), sources.c.lease_until >= now)
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            owners = conn.execute(held).scalars().all()
+        dead = [owner for owner in owners if is_dead(owner)]
+        if dead:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(sources)
+                    .where(sources.c.lease_owner.in_(dead))
+                    .values(lease_owner=None, lease_until=None)
+                )
+        return len(dead)
 
     def release(self, source_ids: Sequence[int], owner: str) -> None:
         if not source_ids:
@@ -234,13 +268,15 @@ class Store:
                 updates.append({"b_id": old.id, **row})
         ids = {k: r.id for k, r in existing.items()}
         if inserts:
-            returned = conn.execute(
-                entries.insert().returning(
-                    entries.c.id, entries.c.key, sort_by_parameter_order=True
-                ),
-                inserts,
-            )
-            ids.update({key: entry_id for entry_id, key in returned})
+            # Plain executemany, then read the ids back: RETURNING makes SQLite go row by row.
+            conn.execute(entries.insert(), inserts)
+            new_keys = [row["key"] for row in inserts]
+            for start in range(0, len(new_keys), 500):
+                query = select(entries.c.id, entries.c.key).where(
+                    entries.c.source_id == source_id,
+                    entries.c.key.in_(new_keys[start : start + 500]),
+                )
+                ids.update({key: entry_id for entry_id, key in conn.execute(query)})
         if updates:
             conn.execute(
                 update(entries).where(entries.c.id == bindparam("b_id")),
