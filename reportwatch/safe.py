@@ -27,9 +27,11 @@ def is_safe_link(url: str | None) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
-def markdown_link(label: str, url: str | None) -> str:
-    """A Markdown link for http(s) URLs; plain escaped text for anything else."""
-    text = escape_markdown(label)
+def markdown_link(label: str, url: str | None, spans: list[tuple[int, int]] | None = None) -> str:
+    """A Markdown link for http(s) URLs; plain escaped text for anything else.
+
+    `spans` (character ranges of `label`) are shown in bold, e.g. the matched keywords."""
+    text = highlight(label, spans) if spans else escape_markdown(label)
     if not is_safe_link(url):
         return text
     assert url is not None

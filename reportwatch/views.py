@@ -147,7 +147,9 @@ def _status_line(status: PanelStatus, loaded: LoadedConfig, lang: str, now: date
 def _render_item(item: Item, is_new: bool, loaded: LoadedConfig, lang: str) -> None:
     with st.container(border=True):
         badge = f":red-badge[{t('new', lang)}] " if is_new else ""
-        st.markdown(badge + "**" + markdown_link(item.title or item.link or "—", item.link) + "**")
+        title = item.title or item.link or "—"
+        spans = highlight_spans(title, item.keywords)
+        st.markdown(badge + markdown_link(title, item.link, spans))
         when = item.published or item.first_seen
         flag = "" if item.published else " " + t("first_seen_flag", lang)
         chips = " ".join(f":violet-badge[{escape_markdown(tag)}]" for tag in item.tags)
