@@ -1,16 +1,19 @@
 """Match feed entries against the report's tag rules.
 
-All keywords of all tags go into one Aho-Corasick automaton, so an entry is scanned once
-whatever the number of tags (benchmarks/match.py compares it with one trie-shaped regex;
-the automaton is faster). Text is normalised (markup, entities, NFKC, casefold, whitespace)
-and keywords get the same treatment plus their traditional/simplified forms, so 騰訊 matches
-腾讯 without converting entry text (OpenCC per entry costs far more than the whole match).
+All keywords of all tags go into one Aho-Corasick automaton (ahocorasick_rs, Rust), so an
+entry is scanned once whatever the number of tags (benchmarks/match.py compares it with
+pyahocorasick and one trie-shaped regex). Title, summary and categories are normalised in
+one pass, and the outcome is memoised per set of keywords found (few sets recur).
+Text is normalised (markup, entities, NFKC, casefold, whitespace) and keywords get the same
+treatment plus their traditional/simplified forms, so 騰訊 matches 腾讯 without converting
+entry text (OpenCC per entry costs far more than the whole match).
 
 Rule semantics for a tag: at least one positive keyword (`any:`, `title_only:` and the tag's
-own name) AND every `all:` item AND no `none:` item; a rule with only `all:` (and perhaps
-`none:`) matches on its `all:` items alone, as written. An item may list alternatives as
-"a|b" (in `all:` that means "a or b", e.g. a context group). `title_only:` keywords count
-only when found in the title, in whichever list they also appear; a keyword in both
+own name) AND every `all:` item AND no `none:` item (so `all:` narrows, it never widens:
+adding an `any:` keyword can only add matches, adding a `none:` one only remove).
+An item may list alternatives as "a|b" (in `all:` that means "a or b", e.g. a context
+group). `title_only:` keywords count only when found in the title, in whichever list they
+also appear; a keyword in both
 `none:` and `title_only:` is a veto in the title only. "^kw" counts only at the start of a
 field or of a headline segment (after ":", "|", "?", "!"): the headline's subject.
 Latin keywords match whole words (ASCII letters and digits); Chinese ones match anywhere.
@@ -23,11 +26,11 @@ import html
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
-import ahocorasick
+from ahocorasick_rs import AhoCorasick, Implementation
 
 from .config import TagRule
 from .models import Entry
@@ -50,23 +53,48 @@ def normalise(text: str) -> str:
 
     Every step is guarded by a cheap check, so plain text costs a few C-level scans.
     """
+    return _collapse(_fold(text, _MARKUP))
+
+
+def _fold(text: str, markup: re.Pattern[str]) -> str:
     if "<" in text:
-        text = _MARKUP.sub(" ", text)
+        text = markup.sub(" ", text)
     if "&" in text:
         text = html.unescape(text)
     if text.isascii():
-        text = text.lower()  # same as casefold for ASCII, and faster
-    else:
+        return text.lower()  # same as casefold for ASCII, and faster
+    if not _is_nfkc("NFKC", text):
+        for a, b in _PUNCT:
+            if a in text:
+                text = text.replace(a, b)
         if not _is_nfkc("NFKC", text):
-            for a, b in _PUNCT:
-                if a in text:
-                    text = text.replace(a, b)
-            if not _is_nfkc("NFKC", text):
-                text = unicodedata.normalize("NFKC", text)
-        text = text.casefold()
+            text = unicodedata.normalize("NFKC", text)
+    return text.casefold()
+
+
+def _collapse(text: str) -> str:
     if "  " in text or "\n" in text or "\t" in text or "\r" in text or text[:1] == " ":
         return " ".join(text.split())
     return text[:-1] if text[-1:] == " " else text
+
+
+# Fields are normalised in one go, joined by NUL: no markup, entity, NFKC or case form makes
+# or eats one, and NFKC composes nothing across it, so each field comes out as normalise()
+# would make it (markup is not allowed to span a NUL). One pass instead of one per field.
+_SEP = "\x00"
+_MARKUP_IN_FIELD = re.compile(r"<[a-zA-Z/!?][^<>\x00]*>")
+_ODD_SPACE = ("  ", "\n", "\t", "\r", " \x00", "\x00 ")  # then collapse field by field
+
+
+def _normalise_fields(title: str, summary: str, cats: Sequence[str]) -> str | None:
+    """normalise() of title, summary and each category, joined by _SEP; None if a field has one."""
+    raw = f"{title}{_SEP}{summary}{_SEP}{_SEP.join(cats)}" if cats else f"{title}{_SEP}{summary}"
+    if raw.count(_SEP) != (len(cats) + 1 if cats else 1):
+        return None
+    text = _fold(raw, _MARKUP_IN_FIELD)
+    if text[:1] == " " or text[-1:] == " " or any(map(text.__contains__, _ODD_SPACE)):
+        text = _SEP.join(map(_collapse, text.split(_SEP)))  # per field, as normalise() does
+    return text
 
 
 # Boilerplate seen in real Chinese feeds (36氪, 爱范儿, Mac玩儿法, CoolShell, 阮一峰, ifanr ...):
@@ -129,18 +157,7 @@ def _variants(keyword: str) -> tuple[str, ...]:
 
 # Word characters for Latin keyword boundaries. Case does not matter: text is case folded.
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_SHU = "丨".encode().decode("latin-1")  # a headline separator, as seen by the scan
-
-
-def _latin1(text: str) -> str:
-    # The automaton runs over UTF-8 bytes seen as latin-1 characters: pyahocorasick looks up
-    # a node's children linearly, and bytes keep the fan-out small (measured 2.5x faster).
-    return text.encode().decode("latin-1")
-
-
-def _segment_start(text: str, i: int) -> bool:
-    # A headline's subject comes first: at a field start or after "：" "|" "？" "！" "丨".
-    return i == 0 or text[i - 1] in "\n:|?!" or text[i - 3 : i] == _SHU
+_SEGMENT = "\n:|?!丨"  # a headline's subject comes after these, or at a field start
 
 
 def _split(items: Iterable[str]) -> list[list[str]]:
@@ -171,7 +188,6 @@ class _Tag:
     pos: dict[int, int]  # keyword id -> fields it may count in (bitmask)
     groups: list[dict[int, int]]  # all: each group needs one of its keywords
     neg: dict[int, int]
-    all_suffices: bool = False  # a rule with only all: needs no other positive keyword
     hit_cache: dict[tuple[int, int], Hit] = field(default_factory=dict)
 
 
@@ -188,20 +204,28 @@ class Matcher:
         self._triggers: dict[int, list[_Tag]] = {}
         for t in self._tags:
             # An all:-only rule is switched on by any keyword of its first all: group.
-            for i in t.groups[0] if t.all_suffices else t.pos:
+            for i in t.pos:
                 self._triggers.setdefault(i, []).append(t)
         self._spelling = [kw.lstrip("^") for kw in self.keywords]  # id -> text for Hit.keyword
         variants: dict[str, tuple[set[int], set[int]]] = {}  # text -> (free ids, anchored ids)
         for kw, i in self._spellings.items():
             for v in _variants(kw):
                 variants.setdefault(v, (set(), set()))[kw.startswith("^")].add(i)
-        ac = ahocorasick.Automaton()
-        # Chinese first: the root's children are searched in insertion order.
-        for v, (free, anchored) in sorted(variants.items(), key=lambda kv: kv[0].isascii()):
-            b = _latin1(v)  # payload: length, word boundary needed at each end?, keyword ids
-            ac.add_word(b, (len(b), v[0] in _WORD, v[-1] in _WORD, tuple(free), tuple(anchored)))
-        ac.make_automaton()
-        self._iter: Callable[[str], Iterator[tuple[int, tuple]]] = ac.iter
+        # payload: a keyword id when the key needs no check, else (word boundary needed at
+        # the start, at the end?, keyword ids, ids that count only at a segment start)
+        self._payload = [
+            next(iter(ids[0]))
+            if len(ids[0]) == 1 and not ids[1] and v[0] not in _WORD and v[-1] not in _WORD
+            else (v[0] in _WORD, v[-1] in _WORD, *map(tuple, ids))
+            for v, ids in variants.items()
+        ]
+        self._joined = not any(_SEP in v for v in variants)  # else fields are normalised apart
+        self._memo: dict[tuple[tuple[int, int], ...], list[TagMatch]] = {}
+        # Rust Aho-Corasick (DFA) over str: scans ~2.5x faster than pyahocorasick over UTF-8
+        # bytes, ~8x faster than it in str mode (benchmarks/match.py)
+        self._keys = list(variants)  # key k of the automaton; _payload[k] is its payload
+        ac = AhoCorasick(self._keys, implementation=Implementation.DFA)
+        self._find: Callable[..., list[tuple[int, int, int]]] = ac.find_matches_as_indexes
 
     def _compile_tag(self, name: str, rule: dict[str, list[list[str]]]) -> _Tag:
         title_only = {kw for g in rule["title_only"] for kw in g}
@@ -218,21 +242,24 @@ class Matcher:
         for i in neg:  # a none: keyword also in title_only: is only a title veto
             pos.pop(i, None)
         groups = [dict(ref(kw) for kw in g) for g in rule["all"]]
-        only_all = len(rule["any"]) == 1 and not rule["title_only"] and bool(groups)
-        return _Tag(name, self.tags.index(name), pos, groups, neg, only_all)
+        return _Tag(name, self.tags.index(name), pos, groups, neg)
 
-    def _scan(self, text: str, b1: int, b2: int) -> dict[int, int]:
+    def _scan(self, text: str, b1: int, b2: int, seg: str) -> dict[int, int]:
         """Keyword id -> bitmask of the fields (1 title, 2 summary, 4 categories) it is in."""
         found: dict[int, int] = {}
-        last, word = len(text) - 1, _WORD
-        for end, (n, left, right, free, anchored) in self._iter(text):
-            start = end - n + 1
+        n, word, payload = len(text), _WORD, self._payload
+        for k, start, end in self._find(text, overlapping=True):
+            p = payload[k]
+            if p.__class__ is int:  # most keys: one id, no boundary or anchor to check
+                found[p] = found.get(p, 0) | (1 if start < b1 else 2 if start < b2 else 4)
+                continue
+            left, right, free, anchored = p
             if left and start and text[start - 1] in word:
                 continue
-            if right and end < last and text[end + 1] in word:
+            if right and end < n and text[end] in word:
                 continue
-            bit = 1 if end < b1 else 2 if end < b2 else 4
-            if anchored and _segment_start(text, start):
+            bit = 1 if start < b1 else 2 if start < b2 else 4
+            if anchored and (not start or text[start - 1] in seg):
                 free += anchored
             for i in free:
                 found[i] = found.get(i, 0) | bit
@@ -241,24 +268,35 @@ class Matcher:
     def match(
         self, title: str, summary: str = "", categories: Sequence[str] = ()
     ) -> list[TagMatch]:
-        t, s = normalise(title).encode(), normalise(summary)
-        c = "\n".join([normalise(x) for x in categories]).encode() if categories else b""
-        sb = s.encode()
-        # One scan over all fields; "\n" never survives normalise, so it separates fields.
-        found = self._scan(b"\n".join((t, sb, c)).decode("latin-1"), len(t), len(t) + 1 + len(sb))
+        text = _normalise_fields(title, summary, categories) if self._joined else None
+        if text is None:  # a field (or keyword) holds _SEP: normalise field by field
+            seg, parts = _SEGMENT, [normalise(title), normalise(summary)]
+            text = "\n".join([*parts, "\n".join([normalise(x) for x in categories])])
+            b1, b2 = len(parts[0]), len(parts[0]) + 1 + len(parts[1])
+        else:
+            seg, b1 = _SEGMENT + _SEP, text.index(_SEP)
+            b2 = text.find(_SEP, b1 + 1) % (len(text) + 1)  # -1 (no categories) -> len(text)
+        found = self._scan(text, b1, b2, seg)
         trig = self._triggers
-        if not any(i in trig for i in found):
+        if trig.keys().isdisjoint(found):  # loops over `found`, the small one
             return []  # fast path: no tag can match, and stripping boilerplate only removes
         # Boilerplate only matters if a keyword was found in the summary.
-        s2 = _boilerplate().sub("\n", s) if any(f & 2 for f in found.values()) else s
-        if s2 != s:
-            sb = s2.encode()
-            text = b"\n".join((t, sb, c)).decode("latin-1")
-            found = self._scan(text, len(t), len(t) + 1 + len(sb))
-        tags = {t.order: t for i in found for t in trig.get(i, ())}
-        out = [m for _, tag in sorted(tags.items()) if (m := self._evaluate(tag, found))]
-        out.sort(key=lambda m: -m.score)  # stable: ties keep rule order
-        return out
+        if any(map((2).__and__, found.values())):
+            s = text[b1 + 1 : b2]
+            s2 = _boilerplate().sub("\n", s)
+            if s2 != s:
+                text, b2 = text[: b1 + 1] + s2 + text[b2:], b1 + 1 + len(s2)
+                found = self._scan(text, b1, b2, seg)
+        # The outcome depends on `found` alone (in its order), and few combinations recur.
+        key = tuple(found.items())
+        if (out := self._memo.get(key)) is None:
+            tags = {t.order: t for i in found for t in trig.get(i, ())}
+            out = [m for _, tag in sorted(tags.items()) if (m := self._evaluate(tag, found))]
+            out.sort(key=lambda m: -m.score)  # stable: ties keep rule order
+            if len(self._memo) >= 20_000:
+                self._memo.clear()
+            self._memo[key] = out
+        return list(out)
 
     def match_entry(self, entry: Entry) -> list[TagMatch]:
         return self.match(entry.title, entry.summary, entry.categories)
@@ -267,7 +305,7 @@ class Matcher:
         # `found` holds the few keywords present, so loop over it, not over the rule.
         pos = tag.pos
         hits = [(i, f & pos[i]) for i, f in found.items() if i in pos and f & pos[i]]
-        if not hits and not tag.all_suffices:
+        if not hits:
             return None
         for g in tag.groups:
             got = [(i, f & g[i]) for i, f in found.items() if i in g and f & g[i]]

@@ -46,10 +46,10 @@ RULE_CASES = [
     ({"运营": rule(any_=["复购"], all_=["微信|视频号"])}, "复购秘籍", "淘宝商家", (), set()),
     ({"x": rule(any_=["a1"], all_=["b1", "c1"])}, "a1 b1", "", (), set()),
     ({"x": rule(any_=["a1"], all_=["b1", "c1"])}, "a1 b1", "c1", (), {"x"}),
-    # all: alone matches when every item is there, as written
-    ({"x": rule(all_=["b1", "c1"])}, "b1 c1", "", (), {"x"}),
-    ({"x": rule(all_=["b1", "c1"])}, "b1", "", (), set()),
-    ({"x": rule(all_=["b1"], none=["d1"])}, "b1 d1", "", (), set()),
+    # all: narrows a rule; on its own it still needs a positive keyword (here the tag's name)
+    ({"x": rule(all_=["b1", "c1"])}, "b1 c1", "", (), set()),
+    ({"x": rule(all_=["b1", "c1"])}, "x b1 c1", "", (), {"x"}),
+    ({"x": rule(all_=["b1"], none=["d1"])}, "x b1 d1", "", (), set()),
     # none:
     ({"腾讯": rule(none=["腾讯新闻"])}, "腾讯财报", "", (), {"腾讯"}),
     ({"腾讯": rule(none=["腾讯新闻"])}, "腾讯财报", "据腾讯新闻报道", (), set()),

@@ -11,7 +11,7 @@ from tests.helpers import cli, item, json_lines, write_config
 
 RULES = {
     "腾讯": {"any": ["tencent"]},
-    "视频号电商": {"all": ["视频号", "带货"]},
+    "视频号电商": {"any": ["视频号"], "all": ["带货"]},
     "超级应用": {"any": ["super app"], "none": ["广告"]},
 }
 
@@ -46,7 +46,7 @@ def test_rules_against_a_local_feed(feed_server: FeedServer, tmp_path: Path) -> 
     assert found["本周科技回顾"] == {"腾讯"}  # keyword in a category
     assert found["一周要闻"] == {"腾讯"}  # keyword inside markup in a summary
     assert found["一周要闻二"] == {"腾讯"}  # numeric character references
-    assert found["视频号带货新规"] == {"视频号电商"}  # all: every keyword present
+    assert found["视频号带货新规"] == {"视频号电商"}  # any: and every all: keyword present
     assert "视频号上线新滤镜" not in found  # all: one keyword missing
     assert "super app 广告投放" not in found  # none: vetoes
     assert found["微信成为 super app"] == {"超级应用"}
