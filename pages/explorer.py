@@ -13,7 +13,7 @@ loaded, config_error = current_config()
 show_problems(loaded, config_error, lang)
 if loaded is None:
     st.stop()
-side = shared_sidebar(loaded, lang)
+side = shared_sidebar(loaded, lang, "explorer")
 store = open_store_or_banner(loaded, lang)
 if store is None:
     st.stop()
@@ -29,7 +29,9 @@ text = top[0].text_input(
     placeholder=t("search_hint", lang), max_chars=200,
 )  # fmt: skip
 bound("ex_all", params.get("all") == "1")
-show_all = top[1].toggle(t("all_entries", lang), key="ex_all", on_change=writes("all", "ex_all", flag))
+show_all = top[1].toggle(
+    t("all_entries", lang), key="ex_all", on_change=writes("all", "ex_all", flag)
+)
 bound("ex_new", params.get("new") == "1")
 new_only = top[2].toggle(t("new_only", lang), key="ex_new", on_change=writes("new", "ex_new", flag))
 
@@ -60,12 +62,15 @@ filters = explore.Filters(
     text=text.strip(), tags=tuple(side.tags), sources=tuple(picked), start=start, end=end,
     matched_only=not show_all, new_since=baseline if new_only else None,
 )  # fmt: skip
-number = st.session_state.get("ex_page", 1)
 if st.session_state.get("_ex_filters") != (filters, sort):  # a new view starts at page 1
     st.session_state["_ex_filters"] = (filters, sort)
-    number = 1
-result = explore.page(store, filters, baseline, tz, sort, number)
+    st.session_state.pop("ex_page", None)
+result = explore.page(store, filters, baseline, tz, sort, st.session_state.get("ex_page", 1))
 pages, number = result.extra["pages"], result.extra["number"]
+if st.session_state.get("ex_page", 1) != number:  # fewer pages than before: start over
+    st.session_state.pop("ex_page", None)
+    result = explore.page(store, filters, baseline, tz, sort, 1)
+    pages, number = result.extra["pages"], result.extra["number"]
 
 if result.total == 0:
     stored = explore.count(store, explore.Filters(matched_only=False))
@@ -80,7 +85,9 @@ st.dataframe(
     column_config={
         "title": st.column_config.TextColumn(t("col_title", lang), width="large"),
         # Only http(s) links reach this column (explore.frame); the host is the link text.
-        "link": st.column_config.LinkColumn(t("col_link", lang), display_text=r"https?://([^/?#]+)"),
+        "link": st.column_config.LinkColumn(
+            t("col_link", lang), display_text=r"https?://([^/?#]+)"
+        ),
         "source": st.column_config.TextColumn(t("col_source", lang)),
         "tags": st.column_config.ListColumn(t("col_tags", lang)),
         "published": st.column_config.DatetimeColumn(
@@ -95,7 +102,6 @@ st.dataframe(
     },
 )
 if pages > 1:
-    bound("ex_page", number)
     st.pagination(pages, key="ex_page")
 
 

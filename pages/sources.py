@@ -18,7 +18,7 @@ loaded, config_error = current_config()
 show_problems(loaded, config_error, lang)
 if loaded is None:
     st.stop()
-shared_sidebar(loaded, lang)
+shared_sidebar(loaded, lang, "sources")
 store = open_store_or_banner(loaded, lang)
 if store is None:
     st.stop()

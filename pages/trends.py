@@ -16,7 +16,7 @@ loaded, config_error = current_config()
 show_problems(loaded, config_error, lang)
 if loaded is None:
     st.stop()
-side = shared_sidebar(loaded, lang)
+side = shared_sidebar(loaded, lang, "trends")
 store = open_store_or_banner(loaded, lang)
 if store is None:
     st.stop()
@@ -54,7 +54,10 @@ if per_tag.empty:
     st.stop()
 
 zone = ZoneInfo(tz)
-days = {"from": start.astimezone(zone).date().isoformat(), "to": now.astimezone(zone).date().isoformat()}
+days = {
+    "from": start.astimezone(zone).date().isoformat(),
+    "to": now.astimezone(zone).date().isoformat(),
+}
 
 
 def explorer_links(counts: dict[str, int], param: str) -> None:

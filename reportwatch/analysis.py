@@ -152,7 +152,7 @@ def health_frame(health: Sequence[SourceHealth], tz: str, lang: str) -> pd.DataF
         )  # fmt: skip
     df = pd.DataFrame(data, columns=HEALTH_COLUMNS)
     for name in ("last_checked", "last_ok", "next_due"):
-        df[name] = pd.to_datetime(df[name]).dt.tz_convert(zone)
+        df[name] = pd.to_datetime(df[name], utc=True).dt.tz_convert(zone)
     return df
 
 

@@ -7,6 +7,7 @@ so an analyst can fix a config in one pass.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_CONFIG = "sources.yaml"
 CONFIG_ENV = "REPORTWATCH_CONFIG"
@@ -55,9 +56,16 @@ class SourceConfig(BaseModel):
     @field_validator("url")
     @classmethod
     def _url_scheme(cls, value: str) -> str:
-        scheme = urlsplit(value).scheme.lower()
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL ({exc}): {value!r}") from None
+        scheme = parts.scheme.lower()
         if scheme not in ("http", "https", "file"):
             raise ValueError(f"expected an http://, https:// or file: URL, got {value!r}")
+        if scheme != "file" and not host:
+            raise ValueError(f"the URL has no host name: {value!r}")
         return value
 
     @field_validator("encoding")
@@ -86,6 +94,23 @@ class FetchConfig(BaseModel):
     max_redirects: int = Field(default=5, ge=0, le=20)
 
 
+def check_database_url(value: str) -> str:
+    """A SQLAlchemy URL for SQLite or PostgreSQL, or a ValueError saying what is expected."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    expected = "expected e.g. sqlite:///reportwatch.db or postgresql://user@host/dbname"
+    try:
+        backend = make_url(value).get_backend_name()
+    except ArgumentError:
+        raise ValueError(f"not a database URL ({expected}), got {value!r}") from None
+    if backend == "postgres":
+        raise ValueError(f"write postgresql:// instead of postgres://, got {value!r}")
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"only SQLite and PostgreSQL are supported ({expected}), got {value!r}")
+    return value
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -105,15 +130,20 @@ class Config(BaseModel):
     tags: dict[str, TagRule | None] = Field(default_factory=dict)
 
     _tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
+    _db = field_validator("database_url")(classmethod(lambda cls, v: check_database_url(v)))
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Config:
-        seen: set[str] = set()
-        for source in self.sources:
-            if source.name in seen:
-                raise ValueError(f"source name {source.name!r} is used twice; names must be unique")
-            seen.add(source.name)
-        return self
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        first: dict[str, int] = {}
+        for index, source in enumerate(sources):
+            if source.name in first:
+                raise ValueError(
+                    f"sources[{index}]: the name {source.name!r} is used twice "
+                    f"(also sources[{first[source.name]}]); names must be unique"
+                )
+            first.setdefault(source.name, index)
+        return sources
 
     def rules(self) -> dict[str, TagRule]:
         return {tag: rule or TagRule() for tag, rule in self.tags.items()}
@@ -180,6 +210,32 @@ def _key_lines(node: yaml.Node, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any,
     return lines
 
 
+def _duplicate_keys(node: yaml.Node, prefix: tuple[Any, ...] = ()) -> list[Problem]:
+    """YAML keeps the last of two equal keys without a word; say so instead."""
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key, line = key_node.value, key_node.start_mark.line + 1
+            path = (*prefix, key)
+            if key in first_line:
+                message = (
+                    f"{key!r} appears twice (lines {first_line[key]} and {line}); "
+                    "only the last would count: remove or merge one"
+                )
+                problems.append(Problem(_location(path), message, line))
+            else:
+                first_line[key] = line
+            problems += _duplicate_keys(value_node, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _duplicate_keys(item, (*prefix, index))
+    return problems
+
+
+_DUPLICATE_SOURCE = re.compile(r"sources\[(\d+)\]: (?=the name .* is used twice)")
+
+
 def _location(loc: tuple[Any, ...]) -> str:
     text = ""
     for part in loc:
@@ -195,14 +251,23 @@ def _message(error: dict[str, Any]) -> str:
         return "unknown key (check the spelling; see DESIGN.md for accepted keys)"
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
+    msg = re.sub(r" or instance of \w+", "", msg)  # pydantic's class names mean nothing here
+    msg = msg[0].lower() + msg[1:]
     got = error.get("input")
-    return f"{msg[0].lower()}{msg[1:]}, got {got!r}" if not isinstance(got, dict | list) else msg
+    if isinstance(got, dict | list):
+        return f"{msg}, got a {'mapping' if isinstance(got, dict) else 'list'}"
+    return f"{msg}, got {got!r}"
 
 
 def _absolute(url: str, folder: Path) -> str:
     """Resolve sqlite and file: paths against the config's folder."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         rest = url.removeprefix("sqlite:///")
+        if rest.startswith("file:"):  # SQLite URI form: sqlite:///file:PATH?mode=ro&uri=true
+            path, mark, query = rest.removeprefix("file:").partition("?")
+            if path and not path.startswith("/"):
+                return f"sqlite:///file:{(folder / path).resolve()}{mark}{query}"
+            return url
         if rest and rest != ":memory:":
             return "sqlite:///" + str((folder / rest).resolve())
     if url.startswith("file:"):
@@ -229,17 +294,28 @@ def parse_config(text: str, path: Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(path, [Problem("", "expected a mapping of settings at the top level", 1)])
     lines = _key_lines(node) if node is not None else {}
+    problems = _duplicate_keys(node) if node is not None else []
+    env_db = os.environ.get(DATABASE_ENV)
+    if env_db:
+        try:
+            check_database_url(env_db)
+        except ValueError as exc:
+            problems.append(Problem(f"${DATABASE_ENV}", str(exc)))
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = []
         for error in exc.errors():
             loc = tuple(p for p in error["loc"] if p not in ("function-after[_tz(), str]",))
+            message = _message(error)
+            if loc == ("sources",) and (dup := _DUPLICATE_SOURCE.match(message)):
+                loc = ("sources", int(dup.group(1)), "name")  # point at the second one
+                message = message[dup.end() :]
             line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
-            problems.append(Problem(_location(loc), _message(error), line))
-        raise ConfigError(path, problems) from None
+            problems.append(Problem(_location(loc), message, line))
+        raise ConfigError(path, sorted(problems, key=lambda p: p.line or 0)) from None
+    if problems:
+        raise ConfigError(path, problems)
     folder = path.resolve().parent
-    env_db = os.environ.get(DATABASE_ENV)
     config.database_url = _absolute(env_db or config.database_url, folder)
     for source in config.sources:
         source.url = _absolute(source.url, folder)

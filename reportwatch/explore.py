@@ -190,7 +190,7 @@ def frame(found: Sequence[dict[str, Any]], baseline: datetime | None, tz: str) -
     ]
     result = pd.DataFrame(data, columns=COLUMNS)
     for name in ("published", "first_seen"):  # a datetime dtype even on an empty page
-        result[name] = pd.to_datetime(result[name]).dt.tz_convert(zone)
+        result[name] = pd.to_datetime(result[name], utc=True).dt.tz_convert(zone)
     return result
 
 

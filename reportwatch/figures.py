@@ -34,7 +34,12 @@ def wide(df: pd.DataFrame, name: str, freq: Freq) -> pd.DataFrame:
     return table[order]
 
 
-def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
+def _x(table: pd.DataFrame, freq: Freq) -> list[str] | pd.Index:
+    """Days as category labels (one tick a day, no midnight hours); hours on a time axis."""
+    return [d.strftime("%Y-%m-%d") for d in table.index] if freq == "day" else table.index
+
+
+def _layout(fig: go.Figure, title: str, y_title: str, freq: Freq) -> go.Figure:
     fig.update_layout(
         title=label(title),
         hovermode="x unified",
@@ -42,6 +47,8 @@ def _layout(fig: go.Figure, title: str, y_title: str) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
     )
     fig.update_yaxes(title_text=label(y_title), rangemode="tozero")
+    if freq == "day":
+        fig.update_xaxes(type="category")  # plotly would read "2025-11-20" as a date again
     return fig
 
 
@@ -55,12 +62,12 @@ def tag_timeline(
     for tag in table.columns:
         fig.add_trace(
             go.Scatter(
-                x=table.index, y=table[tag], name=label(tag),
+                x=_x(table, freq), y=table[tag], name=label(tag),
                 mode="lines" if stacked else "lines+markers",
                 stackgroup="one" if stacked else None,
             )
         )  # fmt: skip
-    return _layout(fig, title, y_title)
+    return _layout(fig, title, y_title, freq)
 
 
 def source_bars(
@@ -70,9 +77,9 @@ def source_bars(
     fig = go.Figure()
     table = wide(df, "source", freq)
     for source in table.columns:
-        fig.add_trace(go.Bar(x=table.index, y=table[source], name=label(source)))
+        fig.add_trace(go.Bar(x=_x(table, freq), y=table[source], name=label(source)))
     fig.update_layout(barmode="stack")
-    return _layout(fig, title, y_title)
+    return _layout(fig, title, y_title, freq)
 
 
 def tag_heatmap(df: pd.DataFrame, title: str = "") -> go.Figure:

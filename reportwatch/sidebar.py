@@ -35,7 +35,13 @@ def carry_params(page: str) -> None:
             if param not in st.query_params and remembered.get(param):
                 st.query_params[param] = remembered[param]
     state["_rw_page"] = page
-    state["_rw_params"] = {p: st.query_params.get_all(p) for p in KEPT_PARAMS}
+    remember_params()
+
+
+def remember_params() -> None:
+    """Note the current report/tag/seen; dashboard.py also calls it after a page ran, since
+    pages set some of them while they run (the report page sets `seen`)."""
+    st.session_state["_rw_params"] = {p: st.query_params.get_all(p) for p in KEPT_PARAMS}
 
 
 def set_param(param: str, value: str | list[str] | None) -> None:
@@ -51,7 +57,9 @@ def bound(key: str, value: object) -> None:
     st.session_state[key] = value
 
 
-def writes(param: str, key: str, encode: Callable[[object], str | list[str] | None] = str):
+def writes(
+    param: str, key: str, encode: Callable[[object], str | list[str] | None] = str
+) -> Callable[[], None]:
     """An on_change callback that copies widget `key` into query parameter `param`."""
 
     def callback() -> None:
@@ -82,8 +90,14 @@ class Sidebar:
         return self.tags or self.report_tags or self.options
 
 
-def shared_sidebar(loaded: LoadedConfig, lang: str) -> Sidebar:
-    """Language, report picker and tag filter; call it first thing on every analysis page."""
+def shared_sidebar(loaded: LoadedConfig, lang: str, page: str) -> Sidebar:
+    """Language, report picker and tag filter; call it first thing on every analysis page.
+
+    `page` is the page's url_path in dashboard.py. carry_params runs here too because a page
+    can run without dashboard.py: Streamlit runs files from `pages/` directly (the "pages
+    directory" mode) on a server's first request and under AppTest.
+    """
+    carry_params(page)
     reports = get_reports(loaded)
     report = report_picker(reports.reports, lang)
     report_tags = list(dict.fromkeys(report.tags)) if report else []

@@ -8,7 +8,6 @@ the fetcher runs later, so this is a first gate, not a guarantee against DNS reb
 
 from __future__ import annotations
 
-import io
 import ipaddress
 import os
 import socket
@@ -21,14 +20,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from reportwatch.config import ConfigError, parse_config
 from reportwatch.i18n import t
 from reportwatch.opml import OpmlFeed, clean_title, host_of, url_key
+from reportwatch.yamledit import YamlEditError, append_sources, existing_sources
 
 Resolver = Callable[..., list[Any]]
 
@@ -117,15 +114,6 @@ class MergeError(Exception):
     """The file could not be updated (message says why); it is left unchanged."""
 
 
-def _yaml(indent: int, block_seq_indent: int | None) -> YAML:
-    yaml = YAML()  # round-trip: comments, key order and quoting survive
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never fold long URLs onto a second line
-    offset = block_seq_indent or 0
-    yaml.indent(mapping=indent, sequence=indent + offset, offset=offset)
-    return yaml
-
-
 def merge_sources(
     path: Path, feeds: Sequence[OpmlFeed], allow_private: bool,
     resolve: Resolver = socket.getaddrinfo,
@@ -133,38 +121,29 @@ def merge_sources(
     """Append the acceptable feeds to the `sources:` list of the file at `path`.
 
     The result is validated as a whole before it replaces the file (atomically), so the file
-    is never left half-written or invalid.
+    is never left half-written or invalid; its comments and layout are kept (yamledit).
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
-        data, indent, bsi = load_yaml_guess_indent(text)
-    except (OSError, UnicodeDecodeError, YAMLError) as exc:
+        listed = existing_sources(text)
+    except (OSError, UnicodeDecodeError, YAMLError, YamlEditError) as exc:
         raise MergeError(f"{path}: {exc}") from exc
-    if data is None:
-        data = CommentedMap()
-    if not isinstance(data, CommentedMap):
-        raise MergeError(f"{path}: expected a mapping of settings at the top level")
-    listed = data.get("sources")
-    if listed is None:
-        listed = data["sources"] = CommentedSeq()
-    if not isinstance(listed, CommentedSeq):
-        raise MergeError(f"{path}: 'sources' is not a list")
-    urls = [str(s.get("url", "")) for s in listed if isinstance(s, dict)]
-    verdicts = plan(feeds, urls, allow_private, resolve)
-    taken = {str(s.get("name")) for s in listed if isinstance(s, dict)}
+    verdicts = plan(feeds, [url for _, url in listed], allow_private, resolve)
+    taken = {name for name, _ in listed}
+    added = []
     for index, verdict in enumerate(verdicts):
         if verdict.ok:
             name = unique_name(clean_title(verdict.feed.title) or host_of(verdict.feed.url), taken)
             taken.add(name)
-            listed.append(CommentedMap([("name", name), ("url", verdict.feed.url)]))
+            added.append((name, verdict.feed.url))
             verdicts[index] = replace(verdict, name=name)
-    if not any(v.ok for v in verdicts):
+    if not added:
         return verdicts
-    out = io.StringIO()
-    _yaml(indent or 2, bsi).dump(data, out)
-    new_text = out.getvalue()
     try:
+        new_text = append_sources(text, added)
         parse_config(new_text, path)  # the file must stay valid; if not, it stays as it was
+    except (YAMLError, YamlEditError) as exc:
+        raise MergeError(f"{path}: {exc}") from exc
     except ConfigError as exc:
         raise MergeError(exc.describe()) from exc
     _write_atomically(path, new_text)
