@@ -14,6 +14,7 @@ from reportwatch.config import ConfigError, LoadedConfig, config_path, load_conf
 from reportwatch.embedded import EmbeddedPoller
 from reportwatch.i18n import t
 from reportwatch.reports import ReportSet, load_reports
+from reportwatch.safe import escape_markdown
 from reportwatch.store import Store, StoreError, open_store
 
 POLLER_ENV = "REPORTWATCH_EMBEDDED_POLLER"  # "0" turns the in-process poller off (workers poll)
@@ -148,5 +149,5 @@ def open_store_or_banner(loaded: LoadedConfig, lang: str) -> Store | None:
     try:
         return get_store(loaded)
     except StoreError as exc:
-        st.error(f"{t('store_error', lang)} {exc}")
+        st.error(f"{t('store_error', lang)} {escape_markdown(str(exc))}")
         return None

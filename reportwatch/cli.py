@@ -12,10 +12,12 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from reportwatch import __version__
 from reportwatch.config import ConfigError, LoadedConfig, config_path, load_config
 from reportwatch.models import FetchResult
-from reportwatch.store import Store, StoreError, open_store
+from reportwatch.store import Store, StoreError, describe_db_error, open_store
 
 EXIT_CONFIG = 2
 EXIT_STORE = 3
@@ -57,6 +59,7 @@ class Progress:
 
 def _open(args: argparse.Namespace) -> tuple[LoadedConfig, Store]:
     loaded = load_config(args.config)
+    args.database_url = loaded.config.database_url  # for messages about database trouble
     return loaded, open_store(loaded.config.database_url)
 
 
@@ -73,13 +76,23 @@ def cmd_poll(args: argparse.Namespace) -> int:
     while True:
         enabled = sum(s.enabled for s in loaded.config.sources)
         progress = Progress(enabled, args.verbose)
-        report = run_cycle(loaded, store, owner=owner, force=args.once, on_fetched=progress,
-                           trigger="cli")  # fmt: skip
-        progress.close()
-        n = len(report.outcomes)
-        seconds = (report.finished - report.started).total_seconds()
-        print(f"polled {n} source(s) in {seconds:.1f}s: {report.new_entries} new entries, "
-              f"{report.errors} error(s)", file=sys.stderr)  # fmt: skip
+        failure = None
+        try:
+            report = run_cycle(loaded, store, owner=owner, force=args.once, on_fetched=progress,
+                               trigger="cli")  # fmt: skip
+        except SQLAlchemyError as exc:
+            if args.once:
+                raise  # main() turns it into a clear message and exit code 3
+            failure = describe_db_error(exc, loaded.config.database_url)
+        finally:
+            progress.close()
+        if failure:  # a worker outlives a database that is busy or read-only for a while
+            print(f"reportwatch: cycle failed, retrying: {failure}", file=sys.stderr)
+        else:
+            n = len(report.outcomes)
+            seconds = (report.finished - report.started).total_seconds()
+            print(f"polled {n} source(s) in {seconds:.1f}s: {report.new_entries} new entries, "
+                  f"{report.errors} error(s)", file=sys.stderr)  # fmt: skip
         if args.once or stop.wait(min(loaded.config.poll_interval, 5)):
             break
         try:
@@ -204,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_CONFIG)
     except StoreError as exc:
         return _fail(str(exc), EXIT_STORE)
+    except SQLAlchemyError as exc:  # locked, read-only, damaged … after the store opened
+        return _fail(describe_db_error(exc, getattr(args, "database_url", "")), EXIT_STORE)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

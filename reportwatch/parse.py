@@ -403,5 +403,20 @@ def parse_job(job: ParseJob) -> ParsedFeed:
     return parse_entries(body, headers, source_timezone=tz, encoding=encoding, base_url=url)
 
 
+def exit_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker when the poller that started it is gone. A poller
+    killed with -9 cannot shut its pool down, and its idle workers would live on forever."""
+    import os
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="reportwatch-parent-watch", daemon=True).start()
+
+
 def warm_up() -> None:
     """Submitted to each new worker so its imports happen while the network is busy."""

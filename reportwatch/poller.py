@@ -18,7 +18,7 @@ from reportwatch.embedded import owner_is_dead, poller_id
 from reportwatch.fetch import FetchRequest, FetchSettings, backoff_seconds, fetch_all
 from reportwatch.match import Matcher, compile_rules
 from reportwatch.models import FetchResult, ParsedFeed
-from reportwatch.parse import ParseJob, parse_job, warm_up
+from reportwatch.parse import ParseJob, exit_with_parent, parse_job, warm_up
 from reportwatch.reports import load_reports
 from reportwatch.store import SourceRow, Store
 
@@ -95,7 +95,12 @@ class ParseQueue:
                 # Started at the first changed body (not before: an all-304 cycle needs none).
                 # spawn, not fork: this may run inside a threaded server process.
                 cores = os.cpu_count() or 2
-                self.pool = ProcessPoolExecutor(max_workers=cores, mp_context=get_context("spawn"))
+                self.pool = ProcessPoolExecutor(
+                    max_workers=cores,
+                    mp_context=get_context("spawn"),
+                    initializer=exit_with_parent,  # no orphans when the poller is killed
+                    initargs=(os.getpid(),),
+                )
                 for _ in range(cores):
                     self.pool.submit(warm_up)
         self.pending[name] = self.pool.submit(parse_job, job)

@@ -11,9 +11,18 @@ _SPACE = re.compile(r"\s+")
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&\"'=/^%@;?,])")
 
 
+# GFM turns bare URLs and e-mail addresses into links *after* escapes are resolved, so
+# backslashes cannot stop it (an address became a mailto: link). An invisible WORD JOINER
+# splits what its patterns need: "scheme://", "www." and "@".
+_WORD_JOINER = "\u2060"
+_AUTOLINK = re.compile(r"(?<=[A-Za-z0-9]):(?=//)|(?i:www)(?=\.)|(?=@)")
+
+
 def escape_markdown(text: str) -> str:
-    """Text that Streamlit's Markdown shows literally: no links, images, HTML, math or markup."""
+    """Text that Streamlit's Markdown shows literally: no links (not even bare URLs or
+    addresses), images, HTML, math or markup."""
     flat = _SPACE.sub(" ", text)  # newlines could start a block (heading, list, fence)
+    flat = _AUTOLINK.sub(lambda m: m.group() + _WORD_JOINER, flat)
     return _SPECIAL.sub(r"\\\1", flat)
 
 

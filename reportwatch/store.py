@@ -22,7 +22,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from reportwatch.models import Entry, FetchResult, FetchState
 from reportwatch.schema import entries, matches, meta, migrate, poll_runs, sources
@@ -377,10 +377,15 @@ def match_row(
 def open_store(url: str) -> Store:
     """Open (and migrate) the store, turning driver errors into one clear StoreError."""
     if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
+        target = url.removeprefix("sqlite:///")
+        if target.startswith("file:"):  # SQLite URI form: sqlite:///file:PATH?mode=ro&uri=true
+            target = target.removeprefix("file:").partition("?")[0]
+        path = Path(target)
         if url != "sqlite:///:memory:" and not path.parent.exists():
             raise StoreError(f"the database folder does not exist: {path.parent}")
     try:
         return Store(url)
-    except OperationalError as exc:
+    except (SQLAlchemyError, OSError) as exc:  # OperationalError, or a URL SQLAlchemy refuses
         raise StoreError(describe_db_error(exc, url)) from exc
+    except ImportError as exc:  # e.g. postgresql:// without its driver installed
+        raise StoreError(f"the database driver is not installed ({exc.name}): {url}") from exc

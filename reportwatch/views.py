@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from reportwatch.app import ensure_poller, get_store, get_store_by_url, refresh_gate
 from reportwatch.config import LoadedConfig
@@ -32,7 +33,7 @@ from reportwatch.queries import (
 )
 from reportwatch.reports import Report
 from reportwatch.safe import escape_markdown, highlight, markdown_link
-from reportwatch.store import Store, StoreError
+from reportwatch.store import Store, StoreError, describe_db_error
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 20
@@ -102,12 +103,11 @@ def report_freshness(loaded: LoadedConfig, report: Report) -> int:
     """How many related entries arrived since the report was verified (0 when unknown)."""
     if report.verified is None:
         return 0
-    try:
-        store = get_store(loaded)
-    except StoreError:
-        return 0
     since = datetime.combine(report.verified, datetime.min.time(), UTC)
-    return cached_fresh_counts(store, since, tuple(report.tags))[0]
+    try:
+        return cached_fresh_counts(get_store(loaded), since, tuple(report.tags))[0]
+    except (StoreError, SQLAlchemyError):  # the panel says what is wrong; the report still shows
+        return 0
 
 
 def selected_tags(report: Report) -> list[str]:
@@ -170,7 +170,10 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
         try:
             panel_body()
         except StoreError as exc:
-            st.error(f"{t('store_error', lang)} {exc}")
+            st.error(f"{t('store_error', lang)} {escape_markdown(str(exc))}")
+        except SQLAlchemyError as exc:  # locked, read-only, damaged … after the store opened
+            message = describe_db_error(exc, loaded.config.database_url)
+            st.error(f"{t('store_error', lang)} {escape_markdown(message)}")
         except Exception:  # the report must stay readable whatever happens in the panel
             log.exception("live panel failed")
             st.error(t("panel_error", lang))
@@ -178,6 +181,8 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
     def panel_body() -> None:
         store = get_store(loaded)
         poller = ensure_poller(loaded)
+        if poller is not None and poller.last_error:  # e.g. a read-only or locked database
+            st.error(f"{t('poller_failed', lang)} {escape_markdown(poller.last_error)}")
         now = datetime.now(UTC)
         health = source_health(store)
         status = panel_status(

@@ -163,12 +163,16 @@ class FeedServer:
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
         delay: float = 0.0,
+        reason: str | None = None,
     ) -> None:
-        """Answer with a fixed status, body and headers (errors, 429 + Retry-After, redirects)."""
+        """Answer with a fixed status, body and headers (errors, 429 + Retry-After, redirects);
+        `reason` replaces the status line's reason phrase (server-chosen text, e.g. hostile)."""
 
         async def handler(request: web.Request) -> web.StreamResponse:
             await asyncio.sleep(delay)
-            return web.Response(status=status, body=body or None, headers=dict(headers or {}))
+            return web.Response(
+                status=status, body=body or None, headers=dict(headers or {}), reason=reason
+            )
 
         self._handlers[_key(path)] = handler
 
