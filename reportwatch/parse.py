@@ -411,9 +411,15 @@ def exit_with_parent(parent: int) -> None:
     import time
 
     def watch() -> None:
-        while os.getppid() == parent:
+        # The poller may not be our parent (a forkserver is): ask whether it still exists.
+        while True:
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass  # exists, owned by someone else
             time.sleep(1)
-        os._exit(0)
 
     threading.Thread(target=watch, name="reportwatch-parent-watch", daemon=True).start()
 

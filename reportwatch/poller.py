@@ -11,7 +11,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 
 from reportwatch.config import LoadedConfig
 from reportwatch.embedded import owner_is_dead, poller_id
@@ -77,6 +78,17 @@ def fetch_settings(loaded: LoadedConfig) -> FetchSettings:
     )
 
 
+def _worker_context() -> BaseContext:
+    """forkserver where there is one: workers fork from a clean single-threaded process that
+    has imported only the parser (this may run in a threaded server, so no plain fork, and
+    spawn would re-import the whole __main__ program in every worker)."""
+    if "forkserver" in get_all_start_methods():
+        context = get_context("forkserver")
+        context.set_forkserver_preload(["reportwatch.parse"])
+        return context
+    return get_context("spawn")
+
+
 class ParseQueue:
     """Parses bodies as they arrive; in worker processes when there are many (the CPU part)."""
 
@@ -93,11 +105,10 @@ class ParseQueue:
         with self.lock:
             if self.pool is None:
                 # Started at the first changed body (not before: an all-304 cycle needs none).
-                # spawn, not fork: this may run inside a threaded server process.
                 cores = os.cpu_count() or 2
                 self.pool = ProcessPoolExecutor(
                     max_workers=cores,
-                    mp_context=get_context("spawn"),
+                    mp_context=_worker_context(),
                     initializer=exit_with_parent,  # no orphans when the poller is killed
                     initargs=(os.getpid(),),
                 )
