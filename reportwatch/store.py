@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -269,7 +269,7 @@ class Store:
         ids = {k: r.id for k, r in existing.items()}
         if inserts:
             # Plain executemany, then read the ids back: RETURNING makes SQLite go row by row.
-            conn.execute(entries.insert(), inserts)
+            bulk_insert(conn, entries, inserts)
             new_keys = [row["key"] for row in inserts]
             for start in range(0, len(new_keys), 500):
                 query = select(entries.c.id, entries.c.key).where(
@@ -291,7 +291,7 @@ class Store:
             for m in found
         ]
         if match_rows:
-            conn.execute(matches.insert(), match_rows)
+            bulk_insert(conn, matches, match_rows)
         return len(inserts)
 
     # -- rules --------------------------------------------------------------------------------
@@ -359,6 +359,26 @@ class Store:
                 .where(poll_runs.c.id == run_id)
                 .values(finished=now, sources=n, ok=ok, errors=errors, new_entries=new)
             )
+
+
+def _sqlite_value(value: object) -> object:
+    # What SQLAlchemy's SQLite DATETIME stores (naive UTC text), so reads parse it back as usual.
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value
+
+
+def bulk_insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
+    """executemany; on SQLite straight through the driver, as per-row parameter processing
+    in SQLAlchemy cost more than the insert itself when a cold cycle stores thousands."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    )
+    conn.exec_driver_sql(sql, [tuple(_sqlite_value(row[c]) for c in columns) for row in rows])
 
 
 def match_row(
