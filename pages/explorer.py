@@ -3,20 +3,12 @@
 import streamlit as st
 
 from reportwatch import explore
-from reportwatch.app import current_config, language, open_store_or_banner, show_problems
 from reportwatch.i18n import t
-from reportwatch.sidebar import bound, day, flag, shared_sidebar, writes
+from reportwatch.sidebar import bound, day, flag, open_page, writes
 from reportwatch.views import viewer_baseline
 
-lang = language()
-loaded, config_error = current_config()
-show_problems(loaded, config_error, lang)
-if loaded is None:
-    st.stop()
-side = shared_sidebar(loaded, lang, "explorer")
-store = open_store_or_banner(loaded, lang)
-if store is None:
-    st.stop()
+page = open_page("explorer")
+lang, loaded, side, store = page.lang, page.loaded, page.side, page.store
 tz = loaded.config.timezone
 params = st.query_params
 baseline = viewer_baseline()

@@ -5,23 +5,15 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from reportwatch import analysis, figures
-from reportwatch.app import current_config, language, open_store_or_banner, show_problems
 from reportwatch.i18n import t
 from reportwatch.opml import OpmlError, OpmlFeed, build_opml, host_of, normalise_url, parse_opml
 from reportwatch.queries import source_health
 from reportwatch.safe import escape_markdown
-from reportwatch.sidebar import bound, shared_sidebar, writes
+from reportwatch.sidebar import bound, open_page, writes
 from reportwatch.sourceedit import MergeError, describe, merge_sources, plan, verdict_frame
 
-lang = language()
-loaded, config_error = current_config()
-show_problems(loaded, config_error, lang)
-if loaded is None:
-    st.stop()
-shared_sidebar(loaded, lang, "sources")
-store = open_store_or_banner(loaded, lang)
-if store is None:
-    st.stop()
+page = open_page("sources")
+lang, loaded, side, store = page.lang, page.loaded, page.side, page.store
 tz = loaded.config.timezone
 allow_private = loaded.config.allow_private_sources
 st.title(t("page_sources", lang), anchor=False)

@@ -6,20 +6,12 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from reportwatch import analysis, figures
-from reportwatch.app import current_config, language, open_store_or_banner, show_problems
 from reportwatch.i18n import t
 from reportwatch.safe import escape_markdown
-from reportwatch.sidebar import bound, explorer_params, shared_sidebar, writes
+from reportwatch.sidebar import bound, explorer_params, open_page, writes
 
-lang = language()
-loaded, config_error = current_config()
-show_problems(loaded, config_error, lang)
-if loaded is None:
-    st.stop()
-side = shared_sidebar(loaded, lang, "trends")
-store = open_store_or_banner(loaded, lang)
-if store is None:
-    st.stop()
+page = open_page("trends")
+lang, loaded, side, store = page.lang, page.loaded, page.side, page.store
 tz = loaded.config.timezone
 params = st.query_params
 

@@ -13,10 +13,17 @@ from datetime import date
 
 import streamlit as st
 
-from reportwatch.app import get_reports
+from reportwatch.app import (
+    current_config,
+    get_reports,
+    language,
+    open_store_or_banner,
+    show_problems,
+)
 from reportwatch.config import LoadedConfig
 from reportwatch.i18n import t
 from reportwatch.reports import Report
+from reportwatch.store import Store
 from reportwatch.views import report_picker
 
 KEPT_PARAMS = ("report", "tag", "seen")  # what follows the viewer from page to page
@@ -122,3 +129,25 @@ def explorer_params(sidebar: Sidebar, **extra: str | list[str]) -> dict[str, str
         params["seen"] = st.query_params["seen"]
     params.update(extra)
     return params
+
+
+@dataclass
+class PageContext:
+    lang: str
+    loaded: LoadedConfig
+    side: Sidebar
+    store: Store
+
+
+def open_page(page: str) -> PageContext:
+    """The start of every analysis page: banners, shared sidebar, store (or stop with why)."""
+    lang = language()
+    loaded, config_error = current_config()
+    show_problems(loaded, config_error, lang)
+    if loaded is None:
+        st.stop()
+    side = shared_sidebar(loaded, lang, page)
+    store = open_store_or_banner(loaded, lang)
+    if store is None:
+        st.stop()
+    return PageContext(lang, loaded, side, store)
