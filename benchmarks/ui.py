@@ -36,19 +36,11 @@ from reportwatch.queries import (  # noqa: E402
     source_health,
     tag_counts,
 )
+from reportwatch.reports import load_reports  # noqa: E402
 from reportwatch.store import open_store  # noqa: E402
 from tests.helpers import write_config  # noqa: E402
 
-TAGS = [
-    "微信电商",
-    "视频号电商",
-    "腾讯",
-    "电商运营",
-    "代理人战争",
-    "内部整合",
-    "电商困境",
-    "超级应用",
-]
+TAGS = load_reports(ROOT / "reports").reports[0].tags  # the shipped report's tags
 
 
 def fill(db: Path, n_entries: int, n_matches: int, n_sources: int = 50) -> None:

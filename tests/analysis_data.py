@@ -15,17 +15,11 @@ from reportwatch.config import LoadedConfig, load_config
 from reportwatch.poller import run_cycle
 from reportwatch.store import Store, open_store
 from tests.feedserver import FeedServer, rss
-from tests.helpers import write_config
+from tests.helpers import item, write_config
 
 
 def recent(guid: str, title: str, description: str = "", hours_ago: float = 1) -> dict[str, Any]:
-    return {
-        "title": title,
-        "link": f"https://news.example/{guid}",
-        "guid": guid,
-        "description": description,
-        "pubDate": datetime.now(UTC) - timedelta(hours=hours_ago),
-    }
+    return item(guid, title, description, published=datetime.now(UTC) - timedelta(hours=hours_ago))
 
 
 def items() -> list[dict[str, Any]]:

@@ -17,3 +17,10 @@ def feed_server() -> Iterator[FeedServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def offline_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For AppTest: the app polls only when a test runs a cycle itself, on its own database."""
+    monkeypatch.setenv("REPORTWATCH_EMBEDDED_POLLER", "0")
+    monkeypatch.delenv("REPORTWATCH_DATABASE_URL", raising=False)

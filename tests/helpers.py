@@ -54,14 +54,17 @@ def json_lines(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def item(guid: str, title: str, description: str = "", hour: int = 10) -> dict[str, object]:
-    """An RSS item dict for tests/feedserver.rss, published on 2025-11-25 at `hour`:00 +0800."""
+def item(
+    guid: str, title: str, description: str = "", hour: int = 10, published: object = None
+) -> dict[str, object]:
+    """An RSS item dict for tests/feedserver.rss, published on 2025-11-25 at `hour`:00 +0800
+    (or at `published`, a string or an aware datetime)."""
     return {
         "title": title,
         "link": f"https://news.example/{guid}",
         "guid": guid,
         "description": description,
-        "pubDate": f"Tue, 25 Nov 2025 {hour:02d}:00:00 +0800",
+        "pubDate": published or f"Tue, 25 Nov 2025 {hour:02d}:00:00 +0800",
     }
 
 

@@ -16,11 +16,8 @@ from reportwatch.store import open_store
 from tests.feedserver import FeedServer, rss
 from tests.helpers import APPLE, ROOT, SHOP, TENCENT, write_config
 
-
-@pytest.fixture(autouse=True)
-def no_embedded_poller(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REPORTWATCH_EMBEDDED_POLLER", "0")
-    monkeypatch.delenv("REPORTWATCH_DATABASE_URL", raising=False)
+# AppTest runs the app in this process: no embedded poller, nothing reaches the internet.
+pytestmark = pytest.mark.usefixtures("offline_app")
 
 
 @pytest.fixture

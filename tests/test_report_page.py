@@ -10,12 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.helpers import ROOT, write_config
 
-
-@pytest.fixture(autouse=True)
-def no_embedded_poller(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Each test polls explicitly (or not at all); nothing may reach the internet.
-    monkeypatch.setenv("REPORTWATCH_EMBEDDED_POLLER", "0")
-    monkeypatch.delenv("REPORTWATCH_DATABASE_URL", raising=False)
+# AppTest runs the app in this process: no embedded poller, nothing reaches the internet.
+pytestmark = pytest.mark.usefixtures("offline_app")
 
 
 def run_app(config: Path, monkeypatch: pytest.MonkeyPatch, **params: str | list[str]) -> AppTest:
