@@ -34,6 +34,7 @@ from ahocorasick_rs import AhoCorasick, Implementation
 
 from .config import TagRule
 from .models import Entry
+from .scanner import build_scanner, found_from_key, found_key, match_prefixes
 
 _BITS = ((1, "title", 3.0), (4, "categories", 2.0), (2, "summary", 1.0))  # title counts most
 _VERSION = "match-v1"  # part of the fingerprint: bump when matching semantics change
@@ -159,9 +160,21 @@ def _converters() -> tuple[Callable[[str], str], ...]:
 
 
 @cache
+def _boilerplate_patterns() -> tuple[str, ...]:
+    s2t = _converters()[1]
+    return tuple(dict.fromkeys(p2 for p in BOILERPLATE_PATTERNS for p2 in (p, s2t(p))))
+
+
+@cache
+def _boilerplate_markers() -> frozenset[str] | None:
+    """Every boilerplate phrase starts with one of these (None: not known for certain)."""
+    prefixes = [match_prefixes(p) for p in _boilerplate_patterns()]
+    return None if None in prefixes else frozenset(x for p in prefixes for x in p or ())
+
+
+@cache
 def _boilerplate() -> re.Pattern[str]:
-    pats = dict.fromkeys(p2 for p in BOILERPLATE_PATTERNS for p2 in (p, _converters()[1](p)))
-    return re.compile("|".join(pats), re.IGNORECASE)
+    return re.compile("|".join(_boilerplate_patterns()), re.IGNORECASE)
 
 
 def strip_boilerplate(text: str) -> str:
@@ -246,12 +259,23 @@ class Matcher:
             for v, ids in variants.items()
         ]
         self._joined = not any(_SEP in v for v in variants)  # else fields are normalised apart
-        self._memo: dict[tuple[tuple[int, int], ...], list[TagMatch]] = {}
+        self._memo: dict[bytes, list[TagMatch]] = {}  # found_key(found) -> outcome
         # Rust Aho-Corasick (DFA) over str: scans ~2.5x faster than pyahocorasick over UTF-8
         # bytes, ~8x faster than it in str mode (benchmarks/match.py)
         self._keys = list(variants)  # key k of the automaton; _payload[k] is its payload
         ac = AhoCorasick(self._keys, implementation=Implementation.DFA)
         self._find: Callable[..., list[tuple[int, int, int]]] = ac.find_matches_as_indexes
+        # The compiled scanner does the same in one C pass (benchmarks/match.py: ~10x); a
+        # boilerplate phrase can only be where one of these prefixes is.
+        markers = _boilerplate_markers()
+        self._scanner = build_scanner(
+            self._keys, self._payload, markers, self._triggers, len(self.keywords),
+            self._memo, self._match_rest,
+        ) if markers is not None else None  # fmt: skip
+        if self._scanner is not None:
+            # The compiled match answers most entries itself (from the memo) and calls
+            # _match_rest for the others: no Python frame at all on the common path.
+            self.match = self._scanner.match  # type: ignore[method-assign]
 
     def _compile_tag(self, name: str, rule: dict[str, list[list[str]]]) -> _Tag:
         title_only = {kw for g in rule["title_only"] for kw in g}
@@ -294,6 +318,32 @@ class Matcher:
     def match(
         self, title: str, summary: str = "", categories: Sequence[str] = ()
     ) -> list[TagMatch]:
+        """Tags of an entry, best first (replaced by the compiled scanner's match if built)."""
+        return self.match_python(title, summary, categories)
+
+    def _match_rest(
+        self, title: str, summary: str, categories: Sequence[str], scanned: object
+    ) -> list[TagMatch]:
+        """What the compiled match leaves: entries it cannot normalise (scanned is None),
+        boilerplate to strip from the summary, and outcomes not yet in the memo."""
+        if scanned is None:
+            return self.match_python(title, summary, categories)
+        key, normalised = scanned  # type: ignore[misc]
+        if normalised is not None:  # a keyword in the summary, and maybe boilerplate too
+            stripped = _boilerplate().sub("\n", normalised)
+            if stripped != normalised:
+                rescanned = self._scanner.scan(title, stripped, categories, True)  # type: ignore[union-attr]
+                if rescanned is None:
+                    return self.match_python(title, summary, categories)
+                if rescanned.__class__ is int:
+                    return []
+                key = rescanned[0]
+        return self._outcome(key)
+
+    def match_python(
+        self, title: str, summary: str = "", categories: Sequence[str] = ()
+    ) -> list[TagMatch]:
+        """match() without the compiled scanner: the reference it is tested against."""
         text = _normalise_fields(title, summary, categories) if self._joined else None
         if text is None:  # a field (or keyword) holds _SEP: normalise field by field
             seg, parts = _SEGMENT, [normalise(title), normalise(summary)]
@@ -303,8 +353,7 @@ class Matcher:
             seg, b1 = _SEGMENT + _SEP, text.index(_SEP)
             b2 = text.find(_SEP, b1 + 1) % (len(text) + 1)  # -1 (no categories) -> len(text)
         found = self._scan(text, b1, b2, seg)
-        trig = self._triggers
-        if trig.keys().isdisjoint(found):  # loops over `found`, the small one
+        if self._triggers.keys().isdisjoint(found):  # loops over `found`, the small one
             return []  # fast path: no tag can match, and stripping boilerplate only removes
         # Boilerplate only matters if a keyword was found in the summary.
         if any(map((2).__and__, found.values())):
@@ -313,9 +362,12 @@ class Matcher:
             if s2 != s:
                 text, b2 = text[: b1 + 1] + s2 + text[b2:], b1 + 1 + len(s2)
                 found = self._scan(text, b1, b2, seg)
-        # The outcome depends on `found` alone (in its order), and few combinations recur.
-        key = tuple(found.items())
+        return self._outcome(found_key(found))
+
+    def _outcome(self, key: bytes) -> list[TagMatch]:
+        """Tags for the keywords found (see found_key). Few sets recur, so they are memoised."""
         if (out := self._memo.get(key)) is None:
+            trig, found = self._triggers, found_from_key(key)
             tags = {t.order: t for i in found for t in trig.get(i, ())}
             out = [m for _, tag in sorted(tags.items()) if (m := self._evaluate(tag, found))]
             out.sort(key=lambda m: -m.score)  # stable: ties keep rule order
