@@ -6,22 +6,21 @@ Builds N entries (a third each: quality-set items, template-generated news, real
 /work/shared/feeds/chinese-real when present, else more templates), compiles the shipped rules
 plus 500 extra keywords (mixed Chinese/Latin, see extra_keywords), and prints entries/s beside
 the target for:
-  (a) the shipped matcher: fields normalised in one pass, one ahocorasick_rs (Rust) DFA over
-      the text, outcome memoised per set of keywords found; also without the memo,
-  (b) the same matcher with the alternatives tried plugged in as the scanner (ahocorasick_rs
-      NFA, pyahocorasick in str mode, one trie-shaped regex with overlapping matches), and
-      scan-only numbers for each engine on pre-normalised text, including pyahocorasick over
-      UTF-8 bytes (the previous design) and hyperscan when installed,
+  (a) the shipped matcher: Matcher.match is the compiled scanner (reportwatch/_scan.c): one C
+      pass per field normalises through a per-character table and walks an Aho-Corasick DFA,
+      then answers from the memo of outcomes per set of keywords found; entries it cannot
+      normalise character by character, boilerplate to strip and new outcomes go to Python.
+      Beside it, the Python path (Matcher.match_python, the scanner's reference): fields
+      normalised in one pass, an ahocorasick_rs (Rust) DFA, the same memo; also without it,
+  (b) the Python path with the alternatives tried plugged in as its automaton (ahocorasick_rs
+      NFA, pyahocorasick in str mode, one trie-shaped regex), and scan-only numbers,
   (c) traditional/simplified: OpenCC t2s conversion per entry vs keyword variants in the
       automaton (compile cost, automaton size, and match throughput with/without variants).
 
-Measured on the 2-core dev machine under load from other work (same process, interleaved):
-the previous design (per-field normalise, pyahocorasick over UTF-8 bytes, evaluation on every
-entry) did ~21,000 entries/s, this one ~40,000. The rest of a match's cost is spread over
-normalisation (~6 us: NFKC check, punctuation, casefold), the Rust scan (~4-5 us for ~175
-characters, flat across engines once Python objects per hit are counted) and the Python loop
-over hits, so 200,000/s (5 us per entry) is out of reach for any design that normalises and
-scans the text in Python-driven steps.
+Measured on the 2-core dev machine while other work ran (same process, interleaved): the
+Python path ~40,000 entries/s, the compiled scanner ~5x that. Most of what is left is the
+call itself, the memo lookup and the list copy; boilerplate to strip (~6% of these entries)
+goes through Python's regex engine.
 """
 
 from __future__ import annotations
@@ -293,22 +292,6 @@ def pyahocorasick_find(keys: list[str]) -> tuple[Find, Callable[[str], list]]:
     return find, lambda text: list(ab.iter(text.encode().decode("latin-1")))
 
 
-def hyperscan_scan(keys: list[str]) -> Callable[[bytes], list] | None:
-    try:
-        import hyperscan
-    except ImportError:
-        return None
-    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    db.compile(expressions=[k.encode() for k in keys], ids=list(range(len(keys))), literal=True)
-
-    def scan(data: bytes) -> list:
-        out: list = []
-        db.scan(data, match_event_handler=lambda i, s, e, f, c: out.append((i, e)))
-        return out
-
-    return scan
-
-
 class _NoMemo(dict):
     def __setitem__(self, key: object, value: object) -> None:
         pass
@@ -338,6 +321,8 @@ def main() -> None:
         f"({len(extra)} extra), {len(m._keys)} automaton keys, "
         f"compiled in {compile_s * 1000:.0f} ms"
     )
+    assert m._scanner is not None, "reportwatch._scan is not built (pip install -e .)"
+    assert all(m.match(*e) == m.match_python(*e) for e in entries[:20000]), "paths differ"
     matched = sum(1 for e in entries if m.match(*e))
     shipped_only = M.compile_rules(shipped_rules())
     shipped = sum(1 for e in entries if shipped_only.match(*e))
@@ -359,13 +344,12 @@ def main() -> None:
     for name, find in finders.items():
         alternatives[name] = alt = M.compile_rules(rules)
         alt._find = find  # type: ignore[method-assign]
-        assert all(m.match(*e) == alt.match(*e) for e in entries[:3000]), name
+        assert all(m.match(*e) == alt.match_python(*e) for e in entries[:3000]), name
     no_memo = M.compile_rules(rules)
     no_memo._memo = _NoMemo()
     small = entries[: max(len(entries) // 10, 1000)]
     texts = [M._normalise_fields(t, s, c) or "" for t, s, c in small]
     btexts = [t.encode() for t in texts]
-    hs_scan = hyperscan_scan(keys)
     rs_bytes = ahocorasick_rs.BytesAhoCorasick(
         [k.encode() for k in keys], implementation=ahocorasick_rs.Implementation.DFA
     )
@@ -394,21 +378,27 @@ def main() -> None:
     def run(matcher: M.Matcher) -> Callable[[object], object]:
         return lambda e: matcher.match(*e)  # type: ignore[misc]
 
+    def run_py(matcher: M.Matcher) -> Callable[[object], object]:
+        return lambda e: matcher.match_python(*e)  # type: ignore[misc]
+
+    scanner = m._scanner
+
     scan: list[tuple[str, Callable[[object], object], list]] = [
-        ("ahocorasick_rs DFA, str (shipped)", lambda x: m._find(x, overlapping=True), texts),
+        ("compiled scanner (normalises too)", lambda x: scanner.scan(x, "", ()), texts),
+        ("ahocorasick_rs DFA, str (Python path)", lambda x: m._find(x, overlapping=True), texts),
         ("ahocorasick_rs DFA, bytes", lambda x: rs_bytes.find_matches_as_indexes(x, True), btexts),
         ("pyahocorasick, UTF-8 bytes (previous design)", pyac_bytes, texts),
         ("pyahocorasick, str mode", pyac_find, texts),
-        *([("hyperscan, bytes (callback per hit)", hs_scan, btexts)] if hs_scan else []),
         ("regex search, any hit (lower bound)", search_rx.search, texts),
     ]
     cases: list[tuple[str, Callable[[object], object], list]] = [
-        ("(a) shipped: ahocorasick_rs DFA + memo", run(m), entries),
+        ("(a) shipped: compiled scanner + memo", run(m), entries),
         *((f"    ... {k} entries only", run(m), v) for k, v in sources.items()),
         ("    ... shipped 8 tags only (no extra)", run(shipped_only), entries),
-        ("    ... without the memo (evaluate every entry)", run(no_memo), entries),
+        ("    Python path: ahocorasick_rs DFA + memo", run_py(m), entries),
+        ("    Python path without the memo", run_py(no_memo), entries),
         ("    normalise fields only (one pass)", lambda e: M._normalise_fields(*e), entries),  # type: ignore[misc]
-        *((f"(b) scanner: {k}", run(v), small) for k, v in alternatives.items()),
+        *((f"(b) Python path, automaton: {k}", run_py(v), small) for k, v in alternatives.items()),
         *((f"    scan only: {k}", fn, data) for k, fn, data in scan),
         (
             "(c) OpenCC t2s per entry (conversion only)",

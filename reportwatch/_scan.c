@@ -121,35 +121,51 @@ static int32_t next_state(const Scanner *self, int32_t state, int32_t c) {
     return -1;
 }
 
+/* Report the keys that end at buf[end - 1] (state's output). */
+static void hits(Scanner *self, const uint32_t *buf, Py_ssize_t n, Py_ssize_t end,
+                 int32_t state, uint8_t bit) {
+    for (int32_t o = self->out_start[state]; o < self->out_start[state + 1]; o++) {
+        int32_t k = self->out_keys[o], f = self->key_flags[k];
+        Py_ssize_t start = end - self->key_len[k];
+        if ((f & F_MARKER) && bit == 2) self->marker = 1;
+        if (!(f & F_PAYLOAD)) continue;
+        if ((f & F_LEFT) && start > 0 && is_word(buf[start - 1])) continue;
+        if ((f & F_RIGHT) && end < n && is_word(buf[end])) continue;
+        const int32_t *ids = self->ids + self->ids_start[k];
+        int32_t nfree = self->nfree[k], nanch = self->nanch[k];
+        for (int32_t j = 0; j < nfree; j++) mark(self, ids[j], bit);
+        if (nanch && (start == 0 || is_segment(buf[start - 1])))
+            for (int32_t j = 0; j < nanch; j++) mark(self, ids[nfree + j], bit);
+    }
+}
+
 static void scan_field(Scanner *self, Py_ssize_t n, uint8_t bit) {
+    /* locals: the compiler cannot keep self's fields in registers across the stores in mark */
     const uint32_t *buf = self->buf;
+    const uint16_t *cls = self->cls, *delta = self->delta;
+    const int32_t *out_start = self->out_start;
+    const Py_ssize_t nc = self->nclasses;
     int32_t state = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    if (delta) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            uint32_t cp = buf[i];
+            int32_t c = cp <= 0xFFFF ? cls[cp] : 0;
+            state = c ? delta[(Py_ssize_t)state * nc + c] : 0; /* 0: in no keyword */
+            if (out_start[state] != out_start[state + 1]) hits(self, buf, n, i + 1, state, bit);
+        }
+        return;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) { /* large rule sets: walk the fail links */
         uint32_t cp = buf[i];
-        int32_t c = cp <= 0xFFFF ? self->cls[cp] : 0;
-        if (c == 0) { state = 0; continue; } /* in no keyword: back to the root */
-        if (self->delta) {
-            state = self->delta[(Py_ssize_t)state * self->nclasses + c];
-            if (self->out_start[state] == self->out_start[state + 1]) continue;
-        } else for (;;) {
+        int32_t c = cp <= 0xFFFF ? cls[cp] : 0;
+        if (c == 0) { state = 0; continue; }
+        for (;;) {
             if (state == 0) { state = self->root[c]; break; }
             int32_t next = next_state(self, state, c);
             if (next >= 0) { state = next; break; }
             state = self->fail[state];
         }
-        for (int32_t o = self->out_start[state]; o < self->out_start[state + 1]; o++) {
-            int32_t k = self->out_keys[o], f = self->key_flags[k];
-            Py_ssize_t end = i + 1, start = end - self->key_len[k];
-            if ((f & F_MARKER) && bit == 2) self->marker = 1;
-            if (!(f & F_PAYLOAD)) continue;
-            if ((f & F_LEFT) && start > 0 && is_word(buf[start - 1])) continue;
-            if ((f & F_RIGHT) && end < n && is_word(buf[end])) continue;
-            const int32_t *ids = self->ids + self->ids_start[k];
-            int32_t nfree = self->nfree[k], nanch = self->nanch[k];
-            for (int32_t j = 0; j < nfree; j++) mark(self, ids[j], bit);
-            if (nanch && (start == 0 || is_segment(buf[start - 1])))
-                for (int32_t j = 0; j < nanch; j++) mark(self, ids[nfree + j], bit);
-        }
+        if (out_start[state] != out_start[state + 1]) hits(self, buf, n, i + 1, state, bit);
     }
 }
 

@@ -53,7 +53,7 @@ def char_value(code: int) -> str | int:
     if _composes(ch) or any(map(_composes, nfkc)):
         return DANGER
     folded = nfkc.casefold()
-    if any(c.isspace() for c in folded):
+    if any(c.isspace() or c > "\uffff" for c in folded):
         return DANGER
     return folded
 
@@ -160,6 +160,8 @@ def _automaton(keys: Sequence[str], classes: dict[str, int]) -> tuple[array, ...
     goto: list[dict[int, int]] = [{}]
     own: list[list[int]] = [[]]
     for k, key in enumerate(keys):
+        if not all(ch in classes for ch in key):
+            continue  # beyond the BMP: such text always goes the Python way, so it never matches
         state = 0
         for ch in key:
             nxt = goto[state].get(classes[ch])
@@ -225,9 +227,10 @@ def build_scanner(
             keys.append(m)
             flags.append(F_MARKER)
     text = "".join(keys)
-    if not text or max(text) > "\uffff" or "\x00" in text:
+    if not text or "\x00" in text:
         return None
-    classes = {ch: i for i, ch in enumerate(sorted(set(text)), start=1)}
+    bmp = sorted(ch for ch in set(text) if ch <= "\uffff")
+    classes = {ch: i for i, ch in enumerate(bmp, start=1)}
     cls = array("H", bytes(2 * 65536))
     for ch, i in classes.items():
         cls[ord(ch)] = i

@@ -180,3 +180,19 @@ def test_characters_beyond_the_bmp_and_unicode_data_agree(matcher) -> None:
     assert unicodedata.normalize("NFKC", "𝐀") == "A"
     assert matcher.match("𝐓𝐞𝐧𝐜𝐞𝐧𝐭 earnings") == matcher.match_python("𝐓𝐞𝐧𝐜𝐞𝐧𝐭 earnings")
     assert [t.tag for t in matcher.match("𝐓𝐞𝐧𝐜𝐞𝐧𝐭 earnings")] == ["腾讯"]
+
+
+def test_a_very_large_rule_set_walks_fail_links_with_the_same_tags() -> None:
+    """Past 16 MB of transition table the scanner walks fail links instead: same answers."""
+    import random
+
+    rnd = random.Random(5)
+    alphabet = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    keywords = ["".join(rnd.choices(alphabet, k=4)) for _ in range(4000)]
+    rules = {f"t{i}": TagRule.model_validate({"any": keywords[i::40]}) for i in range(40)}
+    m = compile_rules(rules)
+    assert m._scanner is not None
+    texts = ["".join(rnd.choices(alphabet, k=60)) + rnd.choice(keywords) for _ in range(300)]
+    for i, text in enumerate(texts):
+        assert m.match(text, texts[i - 1], []) == m.match_python(text, texts[i - 1], [])
+    assert sum(bool(m.match(t)) for t in texts) == len(texts)
