@@ -309,6 +309,7 @@ def main() -> None:
     rules = rules_with_extra(extra)
     t0 = time.perf_counter()
     m = M.compile_rules(rules)
+    m._build_automata()  # else built at the first match
     compile_s = time.perf_counter() - t0
     lengths = [len(t) + len(s) for t, s, _ in entries]
     print(
@@ -343,6 +344,7 @@ def main() -> None:
     }
     for name, find in finders.items():
         alternatives[name] = alt = M.compile_rules(rules)
+        alt._build_automata()
         alt._find = find  # type: ignore[method-assign]
         assert all(m.match(*e) == alt.match_python(*e) for e in entries[:3000]), name
     no_memo = M.compile_rules(rules)
@@ -365,12 +367,13 @@ def main() -> None:
     real_variants = M._variants
     t0 = time.perf_counter()
     M._variants.cache_clear()
-    M.compile_rules(rules)
+    M.compile_rules(rules)._build_automata()
     with_var_s = time.perf_counter() - t0
     M._variants = lambda kw: (M.normalise(kw).lstrip("^"),)  # type: ignore[assignment]
     try:
         t0 = time.perf_counter()
         no_var = M.compile_rules(rules)
+        no_var._build_automata()
         no_var_s = time.perf_counter() - t0
     finally:
         M._variants = real_variants  # type: ignore[assignment]

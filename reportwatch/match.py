@@ -25,10 +25,12 @@ import hashlib
 import html
 import json
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from typing import Any
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
@@ -263,19 +265,30 @@ class Matcher:
         # Rust Aho-Corasick (DFA) over str: scans ~2.5x faster than pyahocorasick over UTF-8
         # bytes, ~8x faster than it in str mode (benchmarks/match.py)
         self._keys = list(variants)  # key k of the automaton; _payload[k] is its payload
-        ac = AhoCorasick(self._keys, implementation=Implementation.DFA)
-        self._find: Callable[..., list[tuple[int, int, int]]] = ac.find_matches_as_indexes
-        # The compiled scanner does the same in one C pass (benchmarks/match.py: ~10x); a
-        # boilerplate phrase can only be where one of these prefixes is.
-        markers = _boilerplate_markers()
-        self._scanner = build_scanner(
-            self._keys, self._payload, markers, self._triggers, len(self.keywords),
-            self._memo, self._match_rest,
-        ) if markers is not None else None  # fmt: skip
-        if self._scanner is not None:
-            # The compiled match answers most entries itself (from the memo) and calls
-            # _match_rest for the others: no Python frame at all on the common path.
-            self.match = self._scanner.match  # type: ignore[method-assign]
+        self._find: Callable[..., list[tuple[int, int, int]]]
+        self._scanner: Any = None
+        self._built = threading.Lock()  # the automata are built at the first match (~0.2 s:
+        self._ready = False  # a poll that stores nothing new never pays for them)
+
+    def _build_automata(self) -> None:
+        with self._built:
+            if self._ready:
+                return
+            ac = AhoCorasick(self._keys, implementation=Implementation.DFA)
+            self._find = ac.find_matches_as_indexes
+            # The compiled scanner does the same in one C pass, ~5x faster end to end
+            # (benchmarks/match.py); boilerplate can only start at one of these markers.
+            markers = _boilerplate_markers()
+            if markers is not None:
+                self._scanner = build_scanner(
+                    self._keys, self._payload, markers, self._triggers, len(self.keywords),
+                    self._memo, self._match_rest,
+                )  # fmt: skip
+            if self._scanner is not None:
+                # The compiled match answers most entries itself (from the memo) and calls
+                # _match_rest for the others: no Python frame at all on the common path.
+                self.match = self._scanner.match  # type: ignore[method-assign]
+            self._ready = True
 
     def _compile_tag(self, name: str, rule: dict[str, list[list[str]]]) -> _Tag:
         title_only = {kw for g in rule["title_only"] for kw in g}
@@ -318,7 +331,12 @@ class Matcher:
     def match(
         self, title: str, summary: str = "", categories: Sequence[str] = ()
     ) -> list[TagMatch]:
-        """Tags of an entry, best first (replaced by the compiled scanner's match if built)."""
+        """Tags of an entry, best first. The first call builds the automata; from then on the
+        compiled scanner's match (when built) answers in place of this method."""
+        if not self._ready:
+            self._build_automata()
+            if self._scanner is not None:
+                return self._scanner.match(title, summary, categories)  # type: ignore[no-any-return]
         return self.match_python(title, summary, categories)
 
     def _match_rest(
@@ -344,6 +362,8 @@ class Matcher:
         self, title: str, summary: str = "", categories: Sequence[str] = ()
     ) -> list[TagMatch]:
         """match() without the compiled scanner: the reference it is tested against."""
+        if not self._ready:
+            self._build_automata()
         text = _normalise_fields(title, summary, categories) if self._joined else None
         if text is None:  # a field (or keyword) holds _SEP: normalise field by field
             seg, parts = _SEGMENT, [normalise(title), normalise(summary)]
