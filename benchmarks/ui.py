@@ -73,6 +73,9 @@ def fill(db: Path, n_entries: int, n_matches: int, n_sources: int = 50) -> None:
     _flush(conn, batch, match_rows)
     conn.commit()
     conn.close()
+    store = open_store(f"sqlite:///{db}")
+    store.index_pending()  # search-index the rows, as a poller does after its cycle
+    store.close()
 
 
 def _flush(conn: sqlite3.Connection, batch: list, match_rows: list) -> None:

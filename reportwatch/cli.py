@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import json
 import logging
 import signal
@@ -68,6 +69,9 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from reportwatch.poller import run_cycle
 
     loaded, store = _open(args)
+    # The modules and config loaded so far live as long as the process: leave them out of
+    # every garbage collection from now on, including the one at exit (~0.3 s otherwise).
+    gc.freeze()
     owner = poller_id()
     stop = threading.Event()
     if args.watch:
@@ -80,6 +84,8 @@ def cmd_poll(args: argparse.Namespace) -> int:
         try:
             report = run_cycle(loaded, store, owner=owner, force=args.once, on_fetched=progress,
                                trigger="cli")  # fmt: skip
+            if args.watch:  # search-index the cycle's new rows between cycles (not --once:
+                store.index_pending()  # search reads the queue, the next worker indexes it)
         except SQLAlchemyError as exc:
             if args.once:
                 raise  # main() turns it into a clear message and exit code 3

@@ -87,6 +87,7 @@ class EmbeddedPoller:
                 loaded = self._load()
                 interval = loaded.config.poll_interval
                 run_cycle(loaded, self._store, owner=self.owner)
+                self._store.index_pending()  # search-index the new rows, outside the cycle
                 self.last_error = None
             except Exception as exc:  # keep polling: the next cycle may succeed
                 log.exception("poll cycle failed")

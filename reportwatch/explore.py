@@ -2,7 +2,8 @@
 
 Search uses the FTS5 trigram index (schema v2) for terms of 3+ characters, which finds Chinese
 substrings without word segmentation; shorter terms, PostgreSQL and SQLite builds without FTS5
-use LIKE. Only one page of rows is read at a time.
+use LIKE. Rows stored since the last index catch-up (schema v3's queue) are searched with LIKE,
+so results are complete without the UI writing anything. Only one page of rows is read at a time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, column, func, or_, select, table, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    column,
+    func,
+    or_,
+    select,
+    table,
+    true,
+    union_all,
+)
 
 from reportwatch.safe import is_safe_link
 from reportwatch.schema import entries, matches, sources
@@ -36,6 +48,7 @@ COLUMNS = ["title", "link", "source", "tags", "published", "first_seen", "new", 
            "summary"]  # fmt: skip
 
 _fts = table("entries_fts", column("rowid"), column("entries_fts"))
+_pending = table("entries_fts_pending", column("id"))  # rows not indexed yet (schema v3)
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,11 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
+def _contains(rows: FromClause, term: str) -> ColumnElement[bool]:
+    pattern = _like(term)
+    return or_(rows.c.title.ilike(pattern, escape="\\"), rows.c.summary.ilike(pattern, escape="\\"))
+
+
 def text_conditions(conn: Connection, text: str) -> list[ColumnElement[bool]]:
     """Every whitespace-separated term must occur in the title or the summary."""
     terms = list(dict.fromkeys(text.split()))[:MAX_TERMS]
@@ -94,15 +112,14 @@ def text_conditions(conn: Connection, text: str) -> list[ColumnElement[bool]]:
         if fts and len(term) >= 3:  # trigram needs three characters to look anything up
             phrase = '"' + term.replace('"', '""') + '"'  # a phrase: no FTS5 query syntax
             hits = select(_fts.c.rowid).where(_fts.c.entries_fts.op("MATCH")(phrase))
-            conditions.append(entries.c.id.in_(hits))
-        else:
-            pattern = _like(term)
-            conditions.append(
-                or_(
-                    entries.c.title.ilike(pattern, escape="\\"),
-                    entries.c.summary.ilike(pattern, escape="\\"),
-                )
+            # One IN list (indexed hits, then queued rows by LIKE) keeps the rowid lookup.
+            queued = entries.alias("queued")
+            waiting = select(queued.c.id).where(
+                queued.c.id.in_(select(_pending.c.id)), _contains(queued, term)
             )
+            conditions.append(entries.c.id.in_(union_all(hits, waiting)))
+        else:
+            conditions.append(_contains(entries, term))
     return conditions
 
 

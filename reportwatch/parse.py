@@ -315,28 +315,3 @@ def parse_job(job: ParseJob) -> ParsedFeed:
     """parse_entries on a picklable tuple: what worker processes run (imports only this module)."""
     body, headers, tz, encoding, url = job
     return parse_entries(body, headers, source_timezone=tz, encoding=encoding, base_url=url)
-
-
-def exit_with_parent(parent: int) -> None:
-    """Pool initializer: end this worker when the poller that started it is gone. A poller
-    killed with -9 cannot shut its pool down, and its idle workers would live on forever."""
-    import os
-    import threading
-    import time
-
-    def watch() -> None:
-        # The poller may not be our parent (a forkserver is): ask whether it still exists.
-        while True:
-            try:
-                os.kill(parent, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:
-                pass  # exists, owned by someone else
-            time.sleep(1)
-
-    threading.Thread(target=watch, name="reportwatch-parent-watch", daemon=True).start()
-
-
-def warm_up() -> None:
-    """Submitted to each new worker so its imports happen while the network is busy."""

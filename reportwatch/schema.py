@@ -172,7 +172,49 @@ def _v2_fts(conn: Connection) -> None:
         conn.exec_driver_sql(statement)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2_fts]
+# v3: the insert trigger only queues the new row; a catch-up indexes the queue in one statement
+# after a cycle (reportwatch.store.index_pending), so a cold cycle's thousands of inserts do not
+# pay for trigram indexing while parsing competes for the CPU. Update and delete stay exact:
+# an external-content FTS5 'delete' of a row that was never indexed corrupts the index, so a
+# queued row only has its queue entry handled, and an indexed row leaves the index at once
+# (an updated one is queued again with its new text). Search reads the queue with LIKE.
+_FTS_QUEUE_SQL = (
+    "CREATE TABLE entries_fts_pending (id INTEGER PRIMARY KEY)",
+    "DROP TRIGGER IF EXISTS entries_fts_ai",
+    "DROP TRIGGER IF EXISTS entries_fts_ad",
+    "DROP TRIGGER IF EXISTS entries_fts_au",
+    "CREATE TRIGGER entries_fts_ai AFTER INSERT ON entries BEGIN "
+    "INSERT INTO entries_fts_pending(id) VALUES (new.id); END",
+    "CREATE TRIGGER entries_fts_ad AFTER DELETE ON entries BEGIN "
+    "INSERT INTO entries_fts(entries_fts, rowid, title, summary) "
+    "SELECT 'delete', old.id, old.title, old.summary "
+    "WHERE NOT EXISTS (SELECT 1 FROM entries_fts_pending WHERE id = old.id); "
+    "DELETE FROM entries_fts_pending WHERE id = old.id; END",
+    "CREATE TRIGGER entries_fts_au AFTER UPDATE OF title, summary ON entries BEGIN "
+    "INSERT INTO entries_fts(entries_fts, rowid, title, summary) "
+    "SELECT 'delete', old.id, old.title, old.summary "
+    "WHERE NOT EXISTS (SELECT 1 FROM entries_fts_pending WHERE id = old.id); "
+    "INSERT INTO entries_fts_pending(id) SELECT new.id "
+    "WHERE NOT EXISTS (SELECT 1 FROM entries_fts_pending WHERE id = new.id); END",
+)
+
+
+def has_table(conn: Connection, name: str) -> bool:
+    found = conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).first()
+    return found is not None
+
+
+def _v3_fts_queue(conn: Connection) -> None:
+    """Index new rows after the cycle instead of inside each insert (SQLite with FTS5 only)."""
+    if conn.dialect.name != "sqlite" or not has_table(conn, "entries_fts"):
+        return
+    for statement in _FTS_QUEUE_SQL:  # v2 indexed every row, so the queue starts empty
+        conn.exec_driver_sql(statement)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2_fts, _v3_fts_queue]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import (
     Engine,
@@ -25,25 +24,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from reportwatch.models import Entry, FetchResult, FetchState
-from reportwatch.schema import entries, matches, meta, migrate, poll_runs, sources
+from reportwatch.schema import entries, has_table, matches, meta, migrate, poll_runs, sources
+from reportwatch.writes import MatcherLike, match_row, store_source
 
 
 class StoreError(Exception):
     """The database cannot be used (missing folder, locked, read-only, corrupt …)."""
-
-
-class TagMatchLike(Protocol):
-    tag: str
-    score: float
-    hits: Sequence[Any]
-
-
-class MatcherLike(Protocol):
-    fingerprint: str
-
-    def match(
-        self, title: str, summary: str = "", categories: Sequence[str] = ()
-    ) -> list[TagMatchLike]: ...
 
 
 @dataclass(frozen=True)
@@ -93,12 +79,17 @@ def describe_db_error(exc: BaseException, url: str) -> str:
 class Store:
     def __init__(self, url: str):
         self.url = url
-        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
+        # A ping per checkout guards against dropped server connections; a SQLite file has none,
+        # and the poller checks a connection out once per source.
+        ping = not url.startswith("sqlite")
+        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=ping)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             with self.engine.begin() as conn:
                 migrate(conn)
+                sqlite = conn.dialect.name == "sqlite"
+                self.search_queue = sqlite and has_table(conn, "entries_fts_pending")
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(describe_db_error(exc, url)) from exc
 
@@ -139,22 +130,35 @@ class Store:
     def claim_due(
         self, owner: str, now: datetime, lease: timedelta, force: bool = False
     ) -> list[SourceRow]:
-        """Take a lease on each due source so that two pollers never fetch one source at once."""
+        """Take a lease on each due source so that two pollers never fetch one source at once.
+
+        One UPDATE takes every free, due source (atomic: SQLite runs one writer at a time, and
+        PostgreSQL re-checks the WHERE of a row another transaction just leased), then one
+        SELECT reads back what this call took: this owner with exactly this lease's end."""
         due = or_(sources.c.next_due.is_(None), sources.c.next_due <= now)
         free = or_(sources.c.lease_until.is_(None), sources.c.lease_until < now)
-        query = select(sources).where(sources.c.enabled, free, *(() if force else (due,)))
-        claimed: list[SourceRow] = []
+        until = now + lease
+        take = (
+            update(sources)
+            .where(sources.c.enabled, free, *(() if force else (due,)))
+            .values(lease_owner=owner, lease_until=until)
+        )
+        cols = (sources.c.id, sources.c.name, sources.c.url, sources.c.etag,
+                sources.c.last_modified, sources.c.body_hash, sources.c.failures)  # fmt: skip
+        taken = (
+            select(*cols)
+            .where(sources.c.lease_owner == owner, sources.c.lease_until == until)
+            .order_by(sources.c.id)
+        )
         with self.engine.begin() as conn:
-            for row in conn.execute(query).all():
-                taken = conn.execute(
-                    update(sources)
-                    .where(sources.c.id == row.id, free)
-                    .values(lease_owner=owner, lease_until=now + lease)
-                ).rowcount
-                if taken:
-                    state = FetchState(row.etag, row.last_modified, row.body_hash)
-                    claimed.append(SourceRow(row.id, row.name, row.url, state, row.failures))
-        return claimed
+            conn.execute(take)
+            rows = conn.execute(taken).all()
+        return [
+            SourceRow(
+                r.id, r.name, r.url, FetchState(r.etag, r.last_modified, r.body_hash), r.failures
+            )  # fmt: skip
+            for r in rows
+        ]
 
     def release_dead_leases(self, is_dead: Callable[[str], bool], now: datetime) -> int:
         """Free the leases of pollers known to be gone (killed with -9, power cut) at once,
@@ -218,81 +222,22 @@ class Store:
         if result.permanent_redirect:
             values["moved_to"] = result.permanent_redirect
         with self.engine.begin() as conn:
-            new = self._store_entries(conn, source.id, parsed or [], matcher, now)
-            if new:  # only new rows change the count (pruning recounts on its own)
-                values["entries"] = conn.execute(
-                    select(func.count())
-                    .select_from(entries)
-                    .where(entries.c.source_id == source.id)
-                ).scalar_one()
-            conn.execute(update(sources).where(sources.c.id == source.id).values(**values))
-        return new
+            return store_source(conn, source.id, parsed or (), matcher, now, values)
 
-    def _store_entries(
-        self, conn: Any, source_id: int, items: Sequence[Entry], matcher: MatcherLike, now: datetime
-    ) -> int:
-        """Insert new entries and update changed ones, in batches (one statement per kind)."""
-        if not items:
+    # -- search index ----------------------------------------------------------------------
+    def index_pending(self) -> int:
+        """Add the rows queued since the last call (schema v3) to the search index; returns how
+        many. One transaction, run after a cycle rather than per insert: indexing 9,000 rows at
+        once costs a fraction of 9,000 trigger runs, and not while the cycle parses."""
+        if not self.search_queue:
             return 0
-        existing: dict[str, Any] = {}
-        keys = [e.key for e in items]
-        cols = (entries.c.id, entries.c.key, entries.c.title, entries.c.summary,
-                entries.c.first_seen)  # fmt: skip
-        for start in range(0, len(keys), 500):
-            query = select(*cols).where(
-                entries.c.source_id == source_id, entries.c.key.in_(keys[start : start + 500])
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO entries_fts(rowid, title, summary) "
+                "SELECT e.id, e.title, e.summary FROM entries_fts_pending p "
+                "JOIN entries e ON e.id = p.id"
             )
-            existing.update({r.key: r for r in conn.execute(query)})
-        inserts, updates, found_by_key = [], [], {}
-        for entry in items:
-            old = existing.get(entry.key)
-            if old is not None and old.title == entry.title and old.summary == entry.summary:
-                continue  # unchanged: keep first_seen and matches as they are
-            first_seen = old.first_seen if old is not None else now
-            found = matcher.match(entry.title, entry.summary, entry.categories)
-            found_by_key[entry.key] = (found, entry.published or first_seen, first_seen)
-            row = {
-                "title": entry.title,
-                "summary": entry.summary,
-                "link": entry.link,
-                "published": entry.published,
-                "updated_at": now,
-                "sort_time": entry.published or first_seen,
-                "authors": "\n".join(entry.authors),
-                "categories": "\n".join(entry.categories),
-                "matched": bool(found),
-            }
-            if old is None:
-                inserts.append({"source_id": source_id, "key": entry.key, "first_seen": now, **row})
-            else:
-                updates.append({"b_id": old.id, **row})
-        ids = {k: r.id for k, r in existing.items()}
-        if inserts:
-            # Plain executemany, then read the ids back: RETURNING makes SQLite go row by row.
-            bulk_insert(conn, entries, inserts)
-            new_keys = [row["key"] for row in inserts]
-            for start in range(0, len(new_keys), 500):
-                query = select(entries.c.id, entries.c.key).where(
-                    entries.c.source_id == source_id,
-                    entries.c.key.in_(new_keys[start : start + 500]),
-                )
-                ids.update({key: entry_id for entry_id, key in conn.execute(query)})
-        if updates:
-            conn.execute(
-                update(entries).where(entries.c.id == bindparam("b_id")),
-                updates,
-            )
-            conn.execute(
-                delete(matches).where(matches.c.entry_id.in_([u["b_id"] for u in updates]))
-            )
-        match_rows = [
-            match_row(ids[key], m, sort_time, first_seen)
-            for key, (found, sort_time, first_seen) in found_by_key.items()
-            for m in found
-        ]
-        if match_rows:
-            bulk_insert(conn, matches, match_rows)
-        return len(inserts)
+            return conn.exec_driver_sql("DELETE FROM entries_fts_pending").rowcount
 
     # -- rules --------------------------------------------------------------------------------
     def rematch_if_changed(self, matcher: MatcherLike, batch: int = 2000) -> int:
@@ -359,39 +304,6 @@ class Store:
                 .where(poll_runs.c.id == run_id)
                 .values(finished=now, sources=n, ok=ok, errors=errors, new_entries=new)
             )
-
-
-def _sqlite_value(value: object) -> object:
-    # What SQLAlchemy's SQLite DATETIME stores (naive UTC text), so reads parse it back as usual.
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    return value
-
-
-def bulk_insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    """executemany; on SQLite straight through the driver, as per-row parameter processing
-    in SQLAlchemy cost more than the insert itself when a cold cycle stores thousands."""
-    if conn.dialect.name != "sqlite":
-        conn.execute(table.insert(), rows)
-        return
-    columns = list(rows[0])
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    )
-    conn.exec_driver_sql(sql, [tuple(_sqlite_value(row[c]) for c in columns) for row in rows])
-
-
-def match_row(
-    entry_id: int, m: TagMatchLike, sort_time: datetime, first_seen: datetime
-) -> dict[str, Any]:
-    return {
-        "entry_id": entry_id,
-        "tag": m.tag,
-        "score": m.score,
-        "hits": json.dumps([[h.keyword, h.field] for h in m.hits], ensure_ascii=False),
-        "sort_time": sort_time,
-        "first_seen": first_seen,
-    }
 
 
 def open_store(url: str) -> Store:
