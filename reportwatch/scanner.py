@@ -79,21 +79,30 @@ def _plain(base: int, size: int) -> bool:
 @cache
 def normalisation_tables() -> tuple[bytes, bytes]:
     """(value per BMP code point, expansion code points), as the C scanner reads them.
-    Blocks that stay as they are (most of the BMP) are checked at once: ~10x faster."""
+    Blocks that stay as they are (most of the BMP) are checked at once, then halves of the
+    others, down to single characters: ~10x faster than character by character."""
     values = array("I", range(65536))
     expand = array("I")
-    for base in range(0, 65536, 32):
-        if _plain(base, 32):
-            continue
-        for code in range(base, base + 32):
-            v = char_value(code)
-            if isinstance(v, int):
-                values[code] = v
-            elif len(v) == 1:
-                values[code] = ord(v)
-            else:
-                values[code] = EXPAND | len(expand) << 8 | len(v)
-                expand.extend(map(ord, v))
+
+    def fill(base: int, size: int) -> None:
+        if 0xD800 <= base <= 0xDFFF:  # surrogates come in whole blocks: never text
+            values[base : base + size] = array("I", [DANGER]) * size
+        elif size > 4 and not _plain(base, size):
+            fill(base, size // 2)
+            fill(base + size // 2, size // 2)
+        elif size <= 4 and not _plain(base, size):
+            for code in range(base, base + size):
+                v = char_value(code)
+                if isinstance(v, int):
+                    values[code] = v
+                elif len(v) == 1:
+                    values[code] = ord(v)
+                else:
+                    values[code] = EXPAND | len(expand) << 8 | len(v)
+                    expand.extend(map(ord, v))
+
+    for base in range(0, 65536, 64):
+        fill(base, 64)
     return values.tobytes(), expand.tobytes()
 
 
