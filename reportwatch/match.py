@@ -29,14 +29,16 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
+from . import boilerplate
 from .config import TagRule
+from .hanzi import converters
 from .models import Entry
-from .scanner import build_scanner, found_from_key, found_key, match_prefixes
+from .scanner import build_scanner, found_from_key, found_key
 
 _BITS = ((1, "title", 3.0), (4, "categories", 2.0), (2, "summary", 1.0))  # title counts most
 _VERSION = "match-v1"  # part of the fingerprint: bump when matching semantics change
@@ -100,97 +102,13 @@ def _normalise_fields(title: str, summary: str, cats: Sequence[str]) -> str | No
     return text
 
 
-# Boilerplate seen in real Chinese feeds (36氪, 爱范儿, Mac玩儿法, CoolShell, 阮一峰, ifanr ...):
-# follow-us lines, author contact IDs, share widgets, source credits. They mention 微信 or
-# 腾讯 without being news about them. Written for simplified text; traditional forms are
-# added by conversion. Applied to summaries only (headlines do not carry it). Each pattern
-# starts with a literal character, so the regex engine skips ahead with a first-character
-# set instead of trying every pattern at every position (~20x faster).
-BOILERPLATE_PATTERNS: tuple[str, ...] = (
-    r"本文(?:来自|来源于|首发于|转载自|转自|由|经)[^。!！\n]{0,80}",  # 本文来自微信公众号“X”(ID:..)
-    r"关注[^。!！\n]{0,30}?公众(?:号|账号|帐号)[^。!！\n]{0,40}",  # 欢迎关注我们的微信公众号…
-    r"订阅[^。!！\n]{0,30}?公众(?:号|账号|帐号)[^。!！\n]{0,40}",
-    r"更多[^。!！\n]{0,10}公众(?:号|账号)[^。!！\n]{0,30}",
-    r"微信公众(?:号|账号|帐号|平台)?\s*[:：]\s*[@＠]?[^\s,，。;；]{1,30}",  # 微信公众号: @X
-    r"微信号?\s*(?:是\s*)?[:：]\s*[\w-]+",  # (微信号: ifanr) 我的微信是: 123
-    r"讨论[。，,\s]*微信\s*[:：]?\s*[\w-]+",  # 欢迎与我切磋讨论。微信 KWong
-    r"分享到\s*[:：]?\s*(?:(?:微信|朋友圈|qq空间|qq|微博|豆瓣|twitter|facebook)[\s/／、,，|]*)+",
-    r"微信扫一扫[^。\n]{0,20}",
-    r"扫码(?:加|添加|关注)?微信[^。\n]{0,20}",
-    r"扫描二维码[^。\n]{0,30}",
-    r"识别二维码[^。\n]{0,30}",
-    r"微信搜索[^。\n]{0,40}",
-    r"原文链接\s*[:：]?\s*\S*",
-    r"点击阅读原文[^。\n]{0,20}",
-    r"来源\s*[:：]\s*[^\s,，。;；)）]{1,20}",  # (来源: 腾讯新闻) 图片来源: …
-    r"腾讯(?:新闻|科技|网)\s*[)）]",  # (腾讯新闻)
-    r"腾讯(?:科技|新闻|网|财经|汽车|娱乐|体育)讯",  # dateline of Tencent's news outlets
-)
-
-
-def _char_table(*names: str) -> dict[int, str]:
-    """A character map from OpenCC's dictionary files (first candidate of each entry)."""
-    from importlib.resources import files
-
-    table: dict[int, str] = {}
-    folder = files("opencc") / "dictionary"
-    for name in names:
-        for line in (folder / name).read_text("utf-8").splitlines():
-            source, _, targets = line.partition("\t")
-            if len(source) == 1 and targets:
-                table[ord(source)] = targets.split(" ")[0]
-    return table
-
-
-@cache
-def _converters() -> tuple[Callable[[str], str], ...]:
-    """Traditional ↔ simplified at the character level. Keywords are short words, and the
-    character tables load in milliseconds where OpenCC's phrase dictionaries take ~0.4 s."""
-    t2s = _char_table("TSCharacters.txt")
-    s2t = _char_table("STCharacters.txt")
-    tw, hk = _char_table("TWVariants.txt"), _char_table("HKVariants.txt")
-
-    def chain(*tables: dict[int, str]) -> Callable[[str], str]:
-        def convert(text: str) -> str:
-            for table in tables:
-                text = text.translate(table)
-            return text
-
-        return convert
-
-    return chain(t2s), chain(s2t), chain(s2t, tw), chain(s2t, hk)
-
-
-@cache
-def _boilerplate_patterns() -> tuple[str, ...]:
-    s2t = _converters()[1]
-    return tuple(dict.fromkeys(p2 for p in BOILERPLATE_PATTERNS for p2 in (p, s2t(p))))
-
-
-@cache
-def _boilerplate_markers() -> frozenset[str] | None:
-    """Every boilerplate phrase starts with one of these (None: not known for certain)."""
-    prefixes = [match_prefixes(p) for p in _boilerplate_patterns()]
-    return None if None in prefixes else frozenset(x for p in prefixes for x in p or ())
-
-
-@cache
-def _boilerplate() -> re.Pattern[str]:
-    return re.compile("|".join(_boilerplate_patterns()), re.IGNORECASE)
-
-
-def strip_boilerplate(text: str) -> str:
-    """Remove the known boilerplate phrases (BOILERPLATE_PATTERNS) from raw or normalised text."""
-    return " ".join(_boilerplate().sub(" ", text).split())
-
-
 @lru_cache(maxsize=4096)
 def _variants(keyword: str) -> tuple[str, ...]:
     """Canonical form (normalised, simplified) first, then the traditional spellings."""
     kw = normalise(keyword).lstrip("^")
     if not kw or kw.isascii():
         return (kw,) if kw else ()
-    t2s, *to_traditional = _converters()
+    t2s, *to_traditional = converters()
     return tuple(
         dict.fromkeys([normalise(t2s(kw)), kw, *(normalise(c(kw)) for c in to_traditional)])
     )
@@ -278,7 +196,7 @@ class Matcher:
             self._find = ac.find_matches_as_indexes
             # The compiled scanner does the same in one C pass, ~5x faster end to end
             # (benchmarks/match.py); boilerplate can only start at one of these markers.
-            markers = _boilerplate_markers()
+            markers = boilerplate.markers()
             if markers is not None:
                 self._scanner = build_scanner(
                     self._keys, self._payload, markers, self._triggers, len(self.keywords),
@@ -348,7 +266,7 @@ class Matcher:
             return self.match_python(title, summary, categories)
         key, normalised = scanned  # type: ignore[misc]
         if normalised is not None:  # a keyword in the summary, and maybe boilerplate too
-            stripped = _boilerplate().sub("\n", normalised)
+            stripped = boilerplate.regex().sub("\n", normalised)
             if stripped != normalised:
                 rescanned = self._scanner.scan(title, stripped, categories, True)  # type: ignore[union-attr]
                 if rescanned is None:
@@ -378,7 +296,7 @@ class Matcher:
         # Boilerplate only matters if a keyword was found in the summary.
         if any(map((2).__and__, found.values())):
             s = text[b1 + 1 : b2]
-            s2 = _boilerplate().sub("\n", s)
+            s2 = boilerplate.regex().sub("\n", s)
             if s2 != s:
                 text, b2 = text[: b1 + 1] + s2 + text[b2:], b1 + 1 + len(s2)
                 found = self._scan(text, b1, b2, seg)
@@ -441,7 +359,8 @@ def compile_rules(rules: Mapping[str, TagRule], extra_tags: Iterable[str] = ()) 
             "none": _split(rule.none_),
             "title_only": _split(rule.title_only),
         }
-    blob = json.dumps([_VERSION, BOILERPLATE_PATTERNS, norm], ensure_ascii=False, sort_keys=True)
+    parts = [_VERSION, boilerplate.BOILERPLATE_PATTERNS, norm]
+    blob = json.dumps(parts, ensure_ascii=False, sort_keys=True)
     return Matcher(norm, hashlib.sha256(blob.encode()).hexdigest())
 
 

@@ -9,6 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reportwatch.boilerplate import strip_boilerplate
 from reportwatch.config import TagRule, load_config
 from reportwatch.match import (
     Hit,
@@ -16,7 +17,6 @@ from reportwatch.match import (
     highlight_spans,
     normalise,
     relevance,
-    strip_boilerplate,
 )
 from reportwatch.models import Entry
 

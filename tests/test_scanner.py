@@ -20,11 +20,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reportwatch import scanner
+from reportwatch import boilerplate, scanner
 from reportwatch.config import TagRule, load_config
 from reportwatch.match import (
-    _boilerplate_markers,
-    _boilerplate_patterns,
     compile_rules,
     normalise,
 )
@@ -123,7 +121,7 @@ def test_table_checked_by_blocks_equals_the_table_checked_per_character() -> Non
 
 def test_every_boilerplate_phrase_starts_with_a_marker() -> None:
     """The scanner only strips boilerplate where a marker is: the markers must be certain."""
-    markers = tuple(_boilerplate_markers() or ())
+    markers = tuple(boilerplate.markers() or ())
     assert markers
     samples = [normalise(s) for t, s, _ in quality_items() + feed_items()]
     samples += [
@@ -136,7 +134,7 @@ def test_every_boilerplate_phrase_starts_with_a_marker() -> None:
         )
     ]
     found = 0
-    for pattern in _boilerplate_patterns():
+    for pattern in boilerplate.patterns():
         rx = re.compile(pattern, re.IGNORECASE)
         for text in samples:
             for m in rx.finditer(text):
