@@ -62,13 +62,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_last_matcher: list[Matcher] = []  # the previous cycle's, reused while the rules stay the same
+
+
 def build_matcher(loaded: LoadedConfig) -> Matcher:
-    """Rules from the config plus every tag a report names (watched even without a rule)."""
+    """Rules from the config plus every tag a report names (watched even without a rule).
+
+    While the rules are unchanged (same fingerprint) the previous matcher is returned: its
+    automata and memo of outcomes then serve every `--watch` or embedded cycle, instead of
+    being rebuilt (~0.1 s) at each one.
+    """
     from reportwatch.match import compile_rules
     from reportwatch.reports import load_reports
 
     report_tags = [t for r in load_reports(loaded.reports_path).reports for t in r.tags]
-    return compile_rules(loaded.config.rules(), extra_tags=report_tags)
+    matcher = compile_rules(loaded.config.rules(), extra_tags=report_tags)
+    if _last_matcher and _last_matcher[0].fingerprint == matcher.fingerprint:
+        return _last_matcher[0]
+    _last_matcher[:] = [matcher]
+    return matcher
 
 
 def fetch_settings(loaded: LoadedConfig) -> FetchSettings:

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from reportwatch.config import load_config
-from reportwatch.poller import run_cycle
+from reportwatch.poller import build_matcher, run_cycle
 from reportwatch.queries import matched_items, source_health
 from reportwatch.schema import entries
 from reportwatch.store import open_store
@@ -205,3 +205,16 @@ def test_retention_prunes_old_unmatched_entries_and_keeps_matched(
     assert titles == ["腾讯发布财报"]
     (health,) = source_health(store)
     assert health.entries == 1
+
+
+def test_unchanged_rules_keep_their_compiled_matcher(tmp_path: Path) -> None:
+    """Each --watch or embedded cycle asks for a matcher: same rules, same (warm) matcher;
+    a changed rule gives a new one, and its tags apply."""
+    config = write_config(tmp_path, [], tags={"腾讯": {"any": ["Tencent"]}})
+    first = build_matcher(load_config(config))
+    assert [m.tag for m in first.match("Tencent earnings")] == ["腾讯"]
+    assert build_matcher(load_config(config)) is first
+    config = write_config(tmp_path, [], tags={"腾讯": {"any": ["Tencent", "WeChat"]}})
+    second = build_matcher(load_config(config))
+    assert second is not first
+    assert [m.tag for m in second.match("WeChat Pay")] == ["腾讯"]
