@@ -34,7 +34,7 @@ typedef struct {
     const int32_t *root, *tr_start, *tr_cls, *tr_next, *fail, *out_start, *out_keys;
     const int32_t *key_len, *key_flags, *ids_start, *nfree, *nanch, *ids;
     const uint8_t *trigger;
-    Py_ssize_t nkw, nclasses, maxexpand;
+    Py_ssize_t nkw, nclasses;
     uint16_t *delta; /* full DFA (state * nclasses + class), when small enough; else NULL */
     uint8_t *bits;    /* keyword id -> fields found in (1 title, 2 summary, 4 categories) */
     int32_t *touched; /* ids with bits set, in the order found */
@@ -69,7 +69,12 @@ static int grow(uint32_t **buf, Py_ssize_t *cap, Py_ssize_t need) {
             space = out > 0; /* runs collapse, ends are trimmed */                            \
         } else if (v == DANGER) {                                                             \
             return -2;                                                                        \
-        } else {                                                                              \
+        } else { /* several characters: make room for them and the rest of the input */  \
+            Py_ssize_t need = out + (Py_ssize_t)(v & 0xFF) + (n - i) + 2;                     \
+            if (need > self->cap) {                                                           \
+                if (grow(&self->buf, &self->cap, need) < 0) return -1;                        \
+                buf = self->buf;                                                              \
+            }                                                                                 \
             if (space) { buf[out++] = ' '; space = 0; }                                       \
             const uint32_t *src = self->expand + ((v & ~EXPAND) >> 8);                        \
             for (uint32_t j = 0; j < (v & 0xFF); j++) buf[out++] = src[j];                   \
@@ -81,8 +86,9 @@ static Py_ssize_t normalise_field(Scanner *self, PyObject *text, int prenormalis
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text), out = 0;
-    /* room for the longest expansion of every character, so the loops need no checks */
-    if (grow(&self->buf, &self->cap, n * self->maxexpand + 2) < 0) return -1;
+    /* one in, at most one out (a collapsed space is written with the character after it);
+     * only expansions need more, and they make room for themselves */
+    if (grow(&self->buf, &self->cap, n + 2) < 0) return -1;
     uint32_t *buf = self->buf;
     if (prenormalised) {
         for (Py_ssize_t i = 0; i < n; i++) buf[i] = PyUnicode_READ(kind, data, i);
@@ -366,10 +372,6 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *Py_UNUSED(kwds)
     self->empty = PyUnicode_New(0, 0);
     self->empty_tuple = PyTuple_New(0);
     if (!self->empty || !self->empty_tuple) return -1;
-    self->maxexpand = 1;
-    for (Py_ssize_t cp = 0; cp < 65536; cp++)
-        if (self->norm[cp] >= EXPAND && self->norm[cp] < SPACE && (self->norm[cp] & 0xFF) > self->maxexpand)
-            self->maxexpand = self->norm[cp] & 0xFF;
     self->nclasses = PyBytes_GET_SIZE(PyTuple_GET_ITEM(tables, T_ROOT)) / 4;
     Py_ssize_t nstates = PyBytes_GET_SIZE(PyTuple_GET_ITEM(tables, T_FAIL)) / 4;
     for (Py_ssize_t s = 1; s < nstates; s++) /* numbered breadth first (see build_delta) */

@@ -199,3 +199,12 @@ def test_a_very_large_rule_set_walks_fail_links_with_the_same_tags() -> None:
     for i, text in enumerate(texts):
         assert m.match(text, texts[i - 1], []) == m.match_python(text, texts[i - 1], [])
     assert sum(bool(m.match(t)) for t in texts) == len(texts)
+
+
+def test_long_text_of_expanding_characters(matcher) -> None:
+    """Characters NFKC spells with several (㍖ is five) make the scanner's buffer grow
+    mid-field; a long run of them must come out whole."""
+    text = "㍖…" * 20000 + " 腾讯 Tencent"
+    assert matcher._scanner.normalise(text) == normalise(text)
+    assert matcher.match(text, text) == matcher.match_python(text, text)
+    assert [m.tag for m in matcher.match(text)] == ["腾讯"]
