@@ -1,9 +1,12 @@
 """Match feed entries against the report's tag rules.
 
-All keywords of all tags go into one Aho-Corasick automaton (ahocorasick_rs, Rust), so an
-entry is scanned once whatever the number of tags (benchmarks/match.py compares it with
-pyahocorasick and one trie-shaped regex). Title, summary and categories are normalised in
-one pass, and the outcome is memoised per set of keywords found (few sets recur).
+All keywords of all tags go into one Aho-Corasick automaton, so an entry is scanned once
+whatever the number of tags, and the outcome is memoised per set of keywords found (few sets
+recur). Two paths share the rules and the memo: the compiled scanner (reportwatch/_scan.c,
+tables from reportwatch/scanner.py) normalises and scans each field in one C pass and is
+what match() runs; match_python (one pass of str methods, an ahocorasick_rs DFA) is the
+reference, and takes the entries the scanner cannot normalise character by character.
+benchmarks/match.py compares both, and the alternatives tried.
 Text is normalised (markup, entities, NFKC, casefold, whitespace) and keywords get the same
 treatment plus their traditional/simplified forms, so 騰訊 matches 腾讯 without converting
 entry text (OpenCC per entry costs far more than the whole match).
