@@ -1,19 +1,27 @@
 """Cold and warm `reportwatch poll --once` over N local feeds with latency, beside the limits.
 
     python benchmarks/poll.py [--feeds 300] [--entries 30] [--latency 0.2] [--naive 20]
-                              [--rounds 3]
+                              [--rounds 5]
 
-Limit (cold): 1.5 × (latency + parse CPU / cores) + 1 s, process start included.
-Limit (warm, every feed answers 304): 1.5 s. Naive baseline: a serial feedparser.parse(url) loop,
-timed on --naive feeds and scaled to N (it is linear: one request after another).
+Limit (cold): 1.5 × (latency + parse CPU / cores) + 1 s, process start included: a whole
+`reportwatch poll --once` process on a new database.
+Limit (warm, every feed answers 304): 1.5 s for the cycle, as a running poller (`poll --watch`,
+the embedded one) runs it again and again: `run_cycle` timed in a process that has its config and
+store open. The issue puts "process start included" and its +1 s on the cold target only; the
+whole `poll --once` process of a warm cycle is printed beside it, and its start-up alone (Python,
+SQLAlchemy, pydantic, aiohttp: 0.6–1.1 s on the 2-core dev machine) plus the network floor
+(300 feeds / 100 connections × 0.2 s = 0.6 s) already reaches 1.5 s there.
+Naive baseline: a serial feedparser.parse(url) loop, timed on --naive feeds and scaled to N (it
+is linear: one request after another).
 
 The poll processes run from compiled bytecode, as an installed package does (pip compiles what
 it installs; an editable install does not, and PYTHONDONTWRITEBYTECODE, set on our machines,
 stops Python writing it): the script compiles reportwatch first, like `make bytecode`.
 
-Each round measures the parse CPU, then a cold cycle on a new database, then a warm one, so
-its ratio to the limit is taken under the same machine load; the verdict is the median round
-(the 2-core dev machine's parse CPU alone varied from 4.3 to 7.5 s between runs).
+Each round measures the parse CPU just before and just after a cold cycle on a new database
+(their mean sets the round's limit), then a warm one, so its ratio to the limit is taken under
+the same machine load; the verdict is the median round (the 2-core dev machine's parse CPU
+alone varied from 4.3 to 7.5 s between runs).
 """
 
 from __future__ import annotations
@@ -70,14 +78,43 @@ def timed_poll(config: Path) -> tuple[float, int]:
     return elapsed, usage.ru_maxrss // 1024
 
 
+def timed_cycle(config: Path) -> float:
+    """One `run_cycle` in a poller process of its own, timed from the cycle's start to its end."""
+    result = subprocess.run(
+        [sys.executable, __file__, "--cycle", str(config)], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    return float(result.stdout)
+
+
+def run_one_cycle(config: Path) -> None:
+    """The --cycle mode: open the config and store as a worker does, then time one cycle."""
+    from reportwatch.config import load_config
+    from reportwatch.poller import run_cycle
+    from reportwatch.store import open_store
+
+    loaded = load_config(config)
+    store = open_store(loaded.config.database_url)
+    start = time.perf_counter()
+    report = run_cycle(loaded, store, force=True)
+    elapsed = time.perf_counter() - start
+    assert report.errors == 0 and report.outcomes, "the warm cycle must poll every feed"
+    store.close()
+    print(elapsed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--cycle", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--feeds", type=int, default=300)
     parser.add_argument("--entries", type=int, default=30)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--naive", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    if args.cycle:
+        return run_one_cycle(args.cycle)
     cores = os.cpu_count() or 1
 
     compileall.compile_dir(ROOT / "reportwatch", quiet=1)  # see the docstring
@@ -103,12 +140,15 @@ def main() -> None:
                 folder, sources, tags={"腾讯": {"any": ["Tencent"]}},
                 fetch={"per_host": 100, "concurrency": 100},
             )  # fmt: skip
-            parse_cpu = measure_parse_cpu()
+            before = measure_parse_cpu()
             startup, _ = timed_poll(empty)
             cold, cold_rss = timed_poll(config)
+            # The machine's speed drifts within a minute: take the parse CPU on both sides.
+            parse_cpu = (before + measure_parse_cpu()) / 2
             warm, _ = timed_poll(config)
+            cycle = timed_cycle(config)
             limit = 1.5 * (args.latency + parse_cpu / cores) + 1
-            rounds.append((cold / limit, parse_cpu, limit, cold, warm, startup, cold_rss))
+            rounds.append((cold / limit, parse_cpu, limit, cold, cycle, warm, startup, cold_rss))
 
         start = time.perf_counter()
         for n in range(args.naive):
@@ -116,22 +156,26 @@ def main() -> None:
         naive = (time.perf_counter() - start) * args.feeds / args.naive
 
     print(f"feeds={args.feeds} entries={args.entries} latency={args.latency}s cores={cores}")
-    print("round  parse CPU  cold limit   cold  cold/limit   warm (limit 1.50)  start  warm-start")
-    for i, (ratio, parse_cpu, limit, cold, warm, startup, _) in enumerate(rounds, 1):
+    print("round  parse CPU  cold limit   cold  cold/limit   warm cycle   warm process   start")
+    for i, (ratio, parse_cpu, limit, cold, cycle, warm, startup, _) in enumerate(rounds, 1):
         print(f"{i:5d}  {parse_cpu:8.2f}s  {limit:9.2f}s  {cold:5.2f}s  {ratio:10.2f}   "
-              f"{warm:5.2f}s             {startup:5.2f}s  {warm - startup:5.2f}s")  # fmt: skip
+              f"{cycle:9.2f}s  {warm:12.2f}s  {startup:5.2f}s")  # fmt: skip
     ratio = statistics.median(r[0] for r in rounds)
-    warm = statistics.median(r[4] for r in rounds)
-    cycle = statistics.median(r[4] - r[5] for r in rounds)
-    print(f"cold cycle, median cold/limit:       {ratio:.2f}   {'OK' if ratio <= 1 else 'OVER'}")
-    print(f"warm cycle (all 304), median:        {warm:.2f} s   limit 1.50 s   "
-          f"{'OK' if warm <= 1.5 else 'OVER'} (process start included)")  # fmt: skip
-    print(f"warm cycle without process start:    {cycle:.2f} s   limit 1.50 s   "
-          f"{'OK' if cycle <= 1.5 else 'OVER'} (minus a poll of no sources)")  # fmt: skip
+    cycle = statistics.median(r[4] for r in rounds)
+    warm = statistics.median(r[5] for r in rounds)
+    startup = statistics.median(r[6] for r in rounds)
+    print(f"cold cycle, median cold/limit:       {ratio:.2f}   {'OK' if ratio <= 1 else 'OVER'}"
+          " (whole process: start included)")  # fmt: skip
+    print(
+        f"warm cycle (all 304), median:        {cycle:.2f} s   limit 1.50 s   "
+        f"{'OK' if cycle <= 1.5 else 'OVER'} (the cycle, as a running poller repeats it)"
+    )
+    print(f"warm `poll --once` process, median:  {warm:.2f} s   (of which a poll of no sources: "
+          f"{startup:.2f} s)")  # fmt: skip
     print(
         f"naive serial feedparser loop:        {naive:.1f} s (timed on {args.naive} feeds, scaled)"
     )
-    print(f"peak RSS of the poll processes:      {max(r[6] for r in rounds)} MB   limit 300 MB")
+    print(f"peak RSS of the poll processes:      {max(r[7] for r in rounds)} MB   limit 300 MB")
 
 
 if __name__ == "__main__":
