@@ -30,6 +30,7 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	bash scripts/ensure-chromium
+	bash scripts/ensure-postgres
 	$(BIN)/pytest
 
 poll: $(STAMP) bytecode

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,8 +64,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _with_driver(url: str) -> str:
+    """postgresql:// means psycopg (3), the driver we install; SQLAlchemy 2.0 would pick
+    psycopg2 for it. An explicit postgresql+driver:// is left as written."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def shown_url(url: str) -> str:
+    """A database URL as messages show it: never with its password."""
+    return re.sub(r"(//[^/@:]*:)[^/]*@", r"\1***@", url)
+
+
 def describe_db_error(exc: BaseException, url: str) -> str:
     text = str(getattr(exc, "orig", exc) or exc)
+    url = shown_url(url)
     if "readonly" in text or "read-only" in text:
         return f"the database is read-only: {url}"
     if "locked" in text:
@@ -73,6 +88,12 @@ def describe_db_error(exc: BaseException, url: str) -> str:
         return f"cannot open the database (does its folder exist and is it writable?): {url}"
     if "not a database" in text or "malformed" in text:
         return f"the database file is damaged or not a database: {url}"
+    if "authentication failed" in text or "no password supplied" in text:
+        return f"the database server refused the user name or password: {url}"
+    if "database" in text and "does not exist" in text:
+        return f"the database does not exist on the server (create it first): {url}"
+    if "Connection refused" in text or "resolve host" in text or "translate host" in text:
+        return f"cannot reach the database server (is it running?): {url}"
     return f"database error ({url}): {text.splitlines()[0] if text else type(exc).__name__}"
 
 
@@ -82,7 +103,7 @@ class Store:
         # A ping per checkout guards against dropped server connections; a SQLite file has none,
         # and the poller checks a connection out once per source.
         ping = not url.startswith("sqlite")
-        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=ping)
+        self.engine: Engine = create_engine(_with_driver(url), future=True, pool_pre_ping=ping)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
@@ -320,4 +341,6 @@ def open_store(url: str) -> Store:
     except (SQLAlchemyError, OSError) as exc:  # OperationalError, or a URL SQLAlchemy refuses
         raise StoreError(describe_db_error(exc, url)) from exc
     except ImportError as exc:  # e.g. postgresql:// without its driver installed
-        raise StoreError(f"the database driver is not installed ({exc.name}): {url}") from exc
+        raise StoreError(
+            f"the database driver is not installed ({exc.name}): {shown_url(url)}"
+        ) from exc

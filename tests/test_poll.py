@@ -1,4 +1,5 @@
-"""A poll cycle end to end: local HTTP server → fetch → parse → match → SQLite file → CLI."""
+"""A poll cycle end to end: local HTTP server → fetch → parse → match → store → CLI, each on a
+SQLite file and on a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -23,9 +24,13 @@ def sources_by_name(config: Path) -> dict[str, dict[str, object]]:
     return {row["name"]: row for row in json_lines(result.stdout)}
 
 
-def test_second_poll_sends_if_none_match_and_gets_304(feed_server: FeedServer, tmp_path: Path):
+def test_second_poll_sends_if_none_match_and_gets_304(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+):
     feed_server.set_feed("/feed.xml", rss([TENCENT]))
-    config = write_config(tmp_path, [{"name": "news", "url": feed_server.url("/feed.xml")}])
+    config = write_config(
+        tmp_path, [{"name": "news", "url": feed_server.url("/feed.xml")}], database_url=database_url
+    )
     assert cli("poll", "--once", config=config).returncode == 0
     assert sources_by_name(config)["news"]["status"] == "ok"
     second = cli("poll", "--once", config=config)
@@ -38,7 +43,9 @@ def test_second_poll_sends_if_none_match_and_gets_304(feed_server: FeedServer, t
     assert row["last_ok"] and row["last_checked"]
 
 
-def test_broken_source_is_error_while_others_are_ok(feed_server: FeedServer, tmp_path: Path):
+def test_broken_source_is_error_while_others_are_ok(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+):
     feed_server.set_feed("/good.xml", rss([TENCENT]))
     feed_server.set_response("/broken.xml", 500, b"oops")
     config = write_config(
@@ -48,6 +55,7 @@ def test_broken_source_is_error_while_others_are_ok(feed_server: FeedServer, tmp
             {"name": "broken", "url": feed_server.url("/broken.xml")},
             {"name": "refused", "url": "http://127.0.0.1:9/feed.xml"},
         ],
+        database_url=database_url,
     )
     result = cli("poll", "--once", config=config)
     assert result.returncode == 0, result.stderr
@@ -60,9 +68,13 @@ def test_broken_source_is_error_while_others_are_ok(feed_server: FeedServer, tmp
             assert key in row
 
 
-def test_new_matching_entry_appears_in_items_once(feed_server: FeedServer, tmp_path: Path):
+def test_new_matching_entry_appears_in_items_once(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+):
     feed_server.set_feed("/feed.xml", rss([APPLE]))
-    config = write_config(tmp_path, [{"name": "news", "url": feed_server.url("/feed.xml")}])
+    config = write_config(
+        tmp_path, [{"name": "news", "url": feed_server.url("/feed.xml")}], database_url=database_url
+    )
     cli("poll", "--once", config=config)
     assert json_lines(cli("items", config=config).stdout) == []
     feed_server.set_feed("/feed.xml", rss([TENCENT, APPLE]))
@@ -83,11 +95,13 @@ def test_new_matching_entry_appears_in_items_once(feed_server: FeedServer, tmp_p
 
 
 def test_updated_entry_keeps_first_seen_and_utm_links_do_not_duplicate(
-    feed_server: FeedServer, tmp_path: Path
+    feed_server: FeedServer, tmp_path: Path, database_url: str
 ):
     no_guid = {k: v for k, v in TENCENT.items() if k != "guid"}
     feed_server.set_feed("/feed.xml", rss([no_guid]))
-    config = write_config(tmp_path, [{"name": "news", "url": feed_server.url("/feed.xml")}])
+    config = write_config(
+        tmp_path, [{"name": "news", "url": feed_server.url("/feed.xml")}], database_url=database_url
+    )
     loaded = load_config(config)
     store = open_store(loaded.config.database_url)
     run_cycle(loaded, store, force=True)
@@ -104,7 +118,9 @@ def test_updated_entry_keeps_first_seen_and_utm_links_do_not_duplicate(
         assert conn.execute(select(func.count()).select_from(entries)).scalar_one() == 1
 
 
-def test_gbk_feed_and_feed_without_dates(feed_server: FeedServer, tmp_path: Path):
+def test_gbk_feed_and_feed_without_dates(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+):
     body = rss(
         [
             {
@@ -120,7 +136,9 @@ def test_gbk_feed_and_feed_without_dates(feed_server: FeedServer, tmp_path: Path
         body.decode("utf-8").encode("gb18030"),
         content_type="application/rss+xml; charset=gbk",
     )
-    config = write_config(tmp_path, [{"name": "gbk", "url": feed_server.url("/gbk.xml")}])
+    config = write_config(
+        tmp_path, [{"name": "gbk", "url": feed_server.url("/gbk.xml")}], database_url=database_url
+    )
     assert cli("poll", "--once", config=config).returncode == 0
     (item,) = json_lines(cli("items", config=config).stdout)
     assert item["title"] == "騰訊与视频号小店"
@@ -128,9 +146,13 @@ def test_gbk_feed_and_feed_without_dates(feed_server: FeedServer, tmp_path: Path
     assert set(item["tags"]) >= {"视频号电商"}
 
 
-def test_429_retry_after_postpones_the_source(feed_server: FeedServer, tmp_path: Path):
+def test_429_retry_after_postpones_the_source(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+):
     feed_server.set_response("/busy.xml", 429, headers={"Retry-After": "600"})
-    config = write_config(tmp_path, [{"name": "busy", "url": feed_server.url("/busy.xml")}])
+    config = write_config(
+        tmp_path, [{"name": "busy", "url": feed_server.url("/busy.xml")}], database_url=database_url
+    )
     loaded = load_config(config)
     store = open_store(loaded.config.database_url)
     run_cycle(loaded, store, force=True)
@@ -141,13 +163,17 @@ def test_429_retry_after_postpones_the_source(feed_server: FeedServer, tmp_path:
     assert len(feed_server.requests("/busy.xml")) == 1
 
 
-def test_two_pollers_at_once_never_fetch_a_source_twice(feed_server: FeedServer, tmp_path: Path):
+def test_two_pollers_at_once_never_fetch_a_source_twice(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+):
     names = [f"feed{i}" for i in range(12)]
     for name in names:
         item = dict(TENCENT, guid=f"{name}-1", link=f"https://news.example/{name}")
         feed_server.set_feed(f"/{name}.xml", rss([item]), delay=0.2)
     config = write_config(
-        tmp_path, [{"name": n, "url": feed_server.url(f"/{n}.xml")} for n in names]
+        tmp_path,
+        [{"name": n, "url": feed_server.url(f"/{n}.xml")} for n in names],
+        database_url=database_url,
     )
     loaded = load_config(config)
     stores = [open_store(loaded.config.database_url) for _ in range(2)]
@@ -187,11 +213,14 @@ def test_unusable_database_is_a_clear_cli_error(tmp_path: Path):
 
 
 def test_retention_prunes_old_unmatched_entries_and_keeps_matched(
-    feed_server: FeedServer, tmp_path: Path
+    feed_server: FeedServer, tmp_path: Path, database_url: str
 ):
     feed_server.set_feed("/feed.xml", rss([TENCENT, APPLE]))
     config = write_config(
-        tmp_path, [{"name": "news", "url": feed_server.url("/feed.xml")}], retention_days=30
+        tmp_path,
+        [{"name": "news", "url": feed_server.url("/feed.xml")}],
+        retention_days=30,
+        database_url=database_url,
     )
     loaded = load_config(config)
     store = open_store(loaded.config.database_url)
