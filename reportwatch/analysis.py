@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, func, select
 
 from reportwatch.i18n import t
-from reportwatch.queries import SourceHealth
+from reportwatch.queries import SourceHealth, storable
 from reportwatch.schema import entries, matches, poll_runs, sources
 from reportwatch.store import Store
 
@@ -62,7 +62,7 @@ def tag_series(
         .order_by(key, matches.c.tag)
     )
     if tags:
-        query = query.where(matches.c.tag.in_(list(tags)))
+        query = query.where(matches.c.tag.in_(storable(tags)))
     with store.engine.connect() as conn:
         return _frame(conn.execute(query).all(), "tag")
 
@@ -82,7 +82,7 @@ def source_series(
     )
     if tags:
         query = query.where(
-            entries.c.id.in_(select(matches.c.entry_id).where(matches.c.tag.in_(list(tags))))
+            entries.c.id.in_(select(matches.c.entry_id).where(matches.c.tag.in_(storable(tags))))
         )
     with store.engine.connect() as conn:
         return _frame(conn.execute(query).all(), "source")

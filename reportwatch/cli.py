@@ -17,8 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reportwatch import __version__
 from reportwatch.config import ConfigError, LoadedConfig, config_path, load_config
+from reportwatch.dberrors import describe_db_error
 from reportwatch.models import FetchResult
-from reportwatch.store import Store, StoreError, describe_db_error, open_store
+from reportwatch.store import Store, StoreError, open_store
 
 EXIT_CONFIG = 2
 EXIT_STORE = 3

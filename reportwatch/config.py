@@ -20,6 +20,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 DEFAULT_CONFIG = "sources.yaml"
 CONFIG_ENV = "REPORTWATCH_CONFIG"
 DATABASE_ENV = "REPORTWATCH_DATABASE_URL"
+NAME_MAX = 200  # the store's source name and tag columns (PostgreSQL enforces the length)
+
+
+def name_problem(value: str) -> str | None:
+    """Why a source name or tag cannot be stored, or None."""
+    if len(value) > NAME_MAX:
+        return f"is longer than {NAME_MAX} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return f"contains a control character: {value!r}"
+    return None
 
 
 class TagRule(BaseModel):
@@ -52,6 +62,13 @@ class SourceConfig(BaseModel):
     enabled: bool = True
     encoding: str | None = None
     timezone: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _storable_name(cls, value: str) -> str:
+        if problem := name_problem(value):
+            raise ValueError(f"the name {problem}")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -131,6 +148,14 @@ class Config(BaseModel):
 
     _tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
     _db = field_validator("database_url")(classmethod(lambda cls, v: check_database_url(v)))
+
+    @field_validator("tags")
+    @classmethod
+    def _storable_tags(cls, tags: dict[str, TagRule | None]) -> dict[str, TagRule | None]:
+        for tag in tags:
+            if problem := name_problem(tag):
+                raise ValueError(f"the tag {tag[:40]!r} {problem}")
+        return tags
 
     @field_validator("sources")
     @classmethod

@@ -19,9 +19,14 @@ from reportwatch.store import Store
 log = logging.getLogger(__name__)
 
 
+def _host() -> str:
+    # Cut so that a poller id always fits the store's 64-character lease_owner column.
+    return socket.gethostname()[:40]
+
+
 def poller_id() -> str:
     """host:pid:random — unique per poller, and says which process holds a lease."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def owner_is_dead(owner: str) -> bool:
@@ -30,7 +35,7 @@ def owner_is_dead(owner: str) -> bool:
     expire); a recycled pid only delays the take-over until then."""
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != _host() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid <= 0 or pid == os.getpid():
@@ -48,7 +53,7 @@ def user_message(exc: BaseException, url: str) -> str:
     """A failed cycle as a plain sentence for the panel (not the driver's text with its SQL)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from reportwatch.store import describe_db_error
+    from reportwatch.dberrors import describe_db_error
 
     if isinstance(exc, SQLAlchemyError):
         return describe_db_error(exc, url)

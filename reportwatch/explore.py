@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     FromClause,
     column,
+    false,
     func,
     or_,
     select,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from reportwatch.queries import storable
 from reportwatch.safe import is_safe_link
 from reportwatch.schema import entries, matches, sources
 from reportwatch.store import Store
@@ -109,7 +111,9 @@ def text_conditions(conn: Connection, text: str) -> list[ColumnElement[bool]]:
     fts = has_fts(conn) if terms else False
     conditions: list[ColumnElement[bool]] = []
     for term in terms:
-        if fts and len(term) >= 3:  # trigram needs three characters to look anything up
+        if not storable([term]):  # no stored text holds NUL; FTS5 and PostgreSQL refuse it
+            conditions.append(false())
+        elif fts and len(term) >= 3:  # trigram needs three characters to look anything up
             phrase = '"' + term.replace('"', '""') + '"'  # a phrase: no FTS5 query syntax
             hits = select(_fts.c.rowid).where(_fts.c.entries_fts.op("MATCH")(phrase))
             # One IN list (indexed hits, then queued rows by LIKE) keeps the rowid lookup.
@@ -128,10 +132,10 @@ def conditions(conn: Connection, f: Filters) -> list[ColumnElement[bool]]:
     if f.matched_only or f.tags:
         where.append(entries.c.matched)
     if f.tags:
-        tagged = select(matches.c.entry_id).where(matches.c.tag.in_(list(f.tags)))
+        tagged = select(matches.c.entry_id).where(matches.c.tag.in_(storable(f.tags)))
         where.append(entries.c.id.in_(tagged))
     if f.sources:
-        named = select(sources.c.id).where(sources.c.name.in_(list(f.sources)))
+        named = select(sources.c.id).where(sources.c.name.in_(storable(f.sources)))
         where.append(entries.c.source_id.in_(named))
     if f.start is not None:
         where.append(entries.c.sort_time >= f.start)

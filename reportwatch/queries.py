@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,6 +13,12 @@ from sqlalchemy import func, select
 
 from reportwatch.schema import entries, matches, meta, poll_runs, sources
 from reportwatch.store import Store
+
+
+def storable(values: Iterable[str]) -> list[str]:
+    """The values a stored name or text can equal: none holds NUL (feed text is cleaned of
+    control characters), PostgreSQL text cannot, and psycopg refuses it as a parameter."""
+    return [value for value in values if "\x00" not in value]
 
 
 @dataclass
@@ -112,7 +118,7 @@ def matched_items(
         tag_rows = conn.execute(
             select(matches.c.entry_id, matches.c.tag, matches.c.hits, matches.c.score)
             .where(matches.c.entry_id.in_(ids))
-            .order_by(matches.c.score.desc())
+            .order_by(matches.c.score.desc(), matches.c.tag)  # ties: as the explorer lists them
         ).all()
     tags_of: dict[int, list[str]] = defaultdict(list)
     words_of: dict[int, list[str]] = defaultdict(list)

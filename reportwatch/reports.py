@@ -17,6 +17,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 
+from reportwatch.config import name_problem
+
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
@@ -60,7 +62,7 @@ class Report(BaseModel):
             else f"item {i}: {t!r} looks like several tags; list them like [微信电商, 视频号电商]"
             for i, t in enumerate(cleaned, 1)
             if not t or "#" in t
-        ]
+        ] + [f"item {i}: the tag {p}" for i, t in enumerate(cleaned, 1) if (p := name_problem(t))]
         if problems:
             raise ValueError("; ".join(problems))
         return cleaned

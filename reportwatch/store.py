@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from reportwatch.dberrors import describe_db_error, shown_url
 from reportwatch.models import Entry, FetchResult, FetchState
 from reportwatch.schema import entries, has_table, matches, meta, migrate, poll_runs, sources
 from reportwatch.writes import MatcherLike, match_row, store_source
@@ -70,31 +70,6 @@ def _with_driver(url: str) -> str:
     if url.startswith("postgresql://"):
         return "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return url
-
-
-def shown_url(url: str) -> str:
-    """A database URL as messages show it: never with its password."""
-    return re.sub(r"(//[^/@:]*:)[^/]*@", r"\1***@", url)
-
-
-def describe_db_error(exc: BaseException, url: str) -> str:
-    text = str(getattr(exc, "orig", exc) or exc)
-    url = shown_url(url)
-    if "readonly" in text or "read-only" in text:
-        return f"the database is read-only: {url}"
-    if "locked" in text:
-        return f"the database is locked by another process: {url}"
-    if "unable to open" in text:
-        return f"cannot open the database (does its folder exist and is it writable?): {url}"
-    if "not a database" in text or "malformed" in text:
-        return f"the database file is damaged or not a database: {url}"
-    if "authentication failed" in text or "no password supplied" in text:
-        return f"the database server refused the user name or password: {url}"
-    if "database" in text and "does not exist" in text:
-        return f"the database does not exist on the server (create it first): {url}"
-    if "Connection refused" in text or "resolve host" in text or "translate host" in text:
-        return f"cannot reach the database server (is it running?): {url}"
-    return f"database error ({url}): {text.splitlines()[0] if text else type(exc).__name__}"
 
 
 class Store:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reportwatch.app import ensure_poller, get_store, get_store_by_url, refresh_gate
 from reportwatch.config import LoadedConfig
+from reportwatch.dberrors import describe_db_error
 from reportwatch.i18n import t
 from reportwatch.match import highlight_spans
 from reportwatch.panel import (
@@ -33,7 +34,7 @@ from reportwatch.queries import (
 )
 from reportwatch.reports import Report
 from reportwatch.safe import escape_markdown, highlight, markdown_link
-from reportwatch.store import Store, StoreError, describe_db_error
+from reportwatch.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 20

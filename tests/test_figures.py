@@ -1,16 +1,21 @@
-"""Figure builders (no Streamlit) and the GROUP BY aggregations that feed them."""
+"""Figure builders (no Streamlit) and the GROUP BY aggregations that feed them (on a SQLite file
+and on PostgreSQL, whose date bucketing is its own SQL)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from sqlalchemy import select
 
 from reportwatch import analysis, figures
 from reportwatch.queries import source_health
+from reportwatch.schema import matches
 from tests.analysis_data import fill
 from tests.feedserver import FeedServer
 
@@ -95,8 +100,10 @@ def test_run_history_has_three_rows() -> None:
 
 
 @pytest.fixture
-def filled(feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    return fill(feed_server, tmp_path, monkeypatch)
+def filled(
+    feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+):
+    return fill(feed_server, tmp_path, monkeypatch, database_url=database_url)
 
 
 def test_tag_and_source_series_group_in_sql(filled) -> None:
@@ -119,6 +126,19 @@ def test_local_day_buckets(filled) -> None:
     df = analysis.tag_series(store, now - timedelta(days=7), now, "hour", TZ)
     utc_hours = analysis.tag_series(store, now - timedelta(days=7), now, "hour", "UTC")
     assert (df["bucket"] - utc_hours["bucket"]).dt.total_seconds().unique().tolist() == [8 * 3600]
+
+
+@pytest.mark.parametrize(("bucket", "fmt"), [("hour", "%Y-%m-%d %H:00"), ("day", "%Y-%m-%d")])
+def test_buckets_are_the_local_hours_and_days_of_the_stored_times(filled, bucket, fmt) -> None:
+    _, store = filled
+    now = datetime.now(UTC)
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(matches.c.tag, matches.c.sort_time)).all()
+    local = lambda t: t.astimezone(ZoneInfo(TZ)).strftime(fmt)  # noqa: E731
+    expected = Counter((local(when), tag) for tag, when in stored)
+    df = analysis.tag_series(store, now - timedelta(days=7), now, bucket, TZ)
+    got = {(b.strftime(fmt), tag): n for b, tag, n in df.itertuples(index=False)}
+    assert got == dict(expected) and sum(got.values()) == 3
 
 
 def test_run_history_and_health_frame(filled) -> None:

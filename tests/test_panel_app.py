@@ -1,4 +1,5 @@
-"""The 实时监测中 panel under AppTest, against a store filled by real poll cycles."""
+"""The 实时监测中 panel under AppTest, against a store filled by real poll cycles (on a SQLite
+file and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,12 @@ pytestmark = pytest.mark.usefixtures("offline_app")
 
 
 @pytest.fixture
-def polled(feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def polled(
+    feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+):
     feed_server.set_feed("/feed.xml", rss([TENCENT, SHOP, APPLE]))
-    config = write_config(tmp_path, [{"name": "本地源", "url": feed_server.url("/feed.xml")}])
+    listed = [{"name": "本地源", "url": feed_server.url("/feed.xml")}]
+    config = write_config(tmp_path, listed, database_url=database_url)
     monkeypatch.setenv("REPORTWATCH_CONFIG", str(config))
     loaded = load_config(config)
     store = open_store(loaded.config.database_url)
@@ -82,7 +86,9 @@ def test_filter_that_excludes_everything_says_so(polled) -> None:
     assert "当前标签筛选下没有条目" in texts(app)
 
 
-def test_delayed_when_the_last_success_is_old(feed_server: FeedServer, tmp_path, monkeypatch):
+def test_delayed_when_the_last_success_is_old(
+    feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+):
     # A worker keeps checking (a failing source, just now) but the last success is 2 hours old.
     feed_server.set_feed("/feed.xml", rss([TENCENT]))
     feed_server.set_response("/down.xml", 500)
@@ -92,6 +98,7 @@ def test_delayed_when_the_last_success_is_old(feed_server: FeedServer, tmp_path,
             {"name": "好源", "url": feed_server.url("/feed.xml")},
             {"name": "坏源", "url": feed_server.url("/down.xml")},
         ],
+        database_url=database_url,
     )
     monkeypatch.setenv("REPORTWATCH_CONFIG", str(config))
     loaded = load_config(config)
@@ -105,9 +112,12 @@ def test_delayed_when_the_last_success_is_old(feed_server: FeedServer, tmp_path,
     assert "延迟" in text and "2 小时前" in text and "运行中" not in text
 
 
-def test_stopped_when_every_source_fails(feed_server: FeedServer, tmp_path: Path, monkeypatch):
+def test_stopped_when_every_source_fails(
+    feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+):
     feed_server.set_response("/down.xml", 503)
-    config = write_config(tmp_path, [{"name": "坏源", "url": feed_server.url("/down.xml")}])
+    listed = [{"name": "坏源", "url": feed_server.url("/down.xml")}]
+    config = write_config(tmp_path, listed, database_url=database_url)
     monkeypatch.setenv("REPORTWATCH_CONFIG", str(config))
     loaded = load_config(config)
     run_cycle(loaded, open_store(loaded.config.database_url), force=True)
@@ -116,8 +126,11 @@ def test_stopped_when_every_source_fails(feed_server: FeedServer, tmp_path: Path
     assert "HTTP 503" in text  # the source's own error, in the status list
 
 
-def test_nothing_polled_yet(tmp_path: Path, monkeypatch) -> None:
-    config = write_config(tmp_path, [{"name": "本地", "url": "http://127.0.0.1:9/x.xml"}])
+def test_nothing_polled_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    listed = [{"name": "本地", "url": "http://127.0.0.1:9/x.xml"}]
+    config = write_config(tmp_path, listed, database_url=database_url)
     monkeypatch.setenv("REPORTWATCH_CONFIG", str(config))
     text = texts(app_with())
     assert "尚未轮询" in text and "最后更新: —" in text

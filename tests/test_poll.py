@@ -3,6 +3,7 @@ SQLite file and on a PostgreSQL database."""
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -247,3 +248,27 @@ def test_unchanged_rules_keep_their_compiled_matcher(tmp_path: Path) -> None:
     second = build_matcher(load_config(config))
     assert second is not first
     assert [m.tag for m in second.match("WeChat Pay")] == ["腾讯"]
+
+
+def test_a_long_host_name_still_takes_leases(
+    feed_server: FeedServer, tmp_path: Path, database_url: str, monkeypatch
+) -> None:
+    """The lease owner names the host; a 100-character host name must not stop polling
+    (PostgreSQL enforces the column's 64 characters), nor hide a dead poller of this host."""
+    import socket
+    import subprocess
+    import sys
+
+    from reportwatch.embedded import owner_is_dead, poller_id
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "analyst-workstation-" + "x" * 80)
+    feed_server.set_feed("/feed.xml", rss([TENCENT]))
+    config = write_config(
+        tmp_path, [{"name": "news", "url": feed_server.url("/feed.xml")}], database_url=database_url
+    )
+    loaded = load_config(config)
+    report = run_cycle(loaded, open_store(loaded.config.database_url), owner=poller_id())
+    assert report.errors == 0 and report.new_entries == 1
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    assert owner_is_dead(poller_id().replace(f":{os.getpid()}:", f":{gone}:"))

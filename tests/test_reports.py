@@ -233,6 +233,12 @@ def test_each_bad_tag_is_named(tmp_path: Path) -> None:
     assert "item 1: '视频号电商#腾讯' looks like several tags" in err.message
 
 
+def test_a_tag_the_store_cannot_hold_is_named(tmp_path: Path) -> None:
+    text = GOOD.replace('tags: ["#视频号电商", 腾讯]', f'tags: [腾讯, "{"长" * 201}"]')
+    [err] = errors_of(write(tmp_path, "bad.md", text))
+    assert err.field == "tags" and "item 2: the tag is longer than 200 characters" in err.message
+
+
 def test_faq_item_problems(tmp_path: Path) -> None:
     text = GOOD.replace("verified:", "faq:\n  - q: 问题?\n  - 只有文字\nverified:")
     errs = [str(e) for e in errors_of(write(tmp_path, "bad.md", text))]

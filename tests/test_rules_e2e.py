@@ -53,18 +53,26 @@ def test_rules_against_a_local_feed(feed_server: FeedServer, tmp_path: Path) -> 
     assert "He said nothing about Tencentric" not in found
 
 
-def test_a_rule_added_later_applies_to_stored_entries(feed_server: FeedServer, tmp_path: Path):
-    feed_server.set_feed("/feed.xml", rss([item("d", "内部整合:微信成立新事业群")]))
-    config = write_config(tmp_path, [{"name": "本地", "url": feed_server.url("/feed.xml")}], {})
+def test_a_rule_added_later_applies_to_stored_entries(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+):
+    """Re-matching stored entries (store.rematch_if_changed), on SQLite and on PostgreSQL."""
+    feed_server.set_feed("/feed.xml", rss([item("d", "微信成立新事业群")]))
+    listed = [{"name": "本地", "url": feed_server.url("/feed.xml")}]
+    config = write_config(tmp_path, listed, {}, database_url=database_url)
     cli("poll", "--once", config=config)
-    assert cli("items", "--tag", "组织调整", config=config).stdout == ""
+    assert cli("items", config=config).stdout == ""  # no tag of the reports matches it
     data = yaml.safe_load(config.read_text("utf-8"))
     data["tags"] = {"组织调整": {"any": ["事业群"]}}
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     assert cli("poll", "--once", config=config).returncode == 0
     (row,) = json_lines(cli("items", "--tag", "组织调整", config=config).stdout)
-    assert row["title"] == "内部整合:微信成立新事业群"
+    assert row["title"] == "微信成立新事业群"
     assert feed_server.requests("/feed.xml")[-1].get("if-none-match")  # the feed did not change
+    data["tags"] = {"组织调整": {"any": ["并购"]}}  # a narrowed rule un-matches them again
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert cli("poll", "--once", config=config).returncode == 0
+    assert cli("items", config=config).stdout == ""
 
 
 def test_explain_says_which_tags_and_why(tmp_path: Path) -> None:

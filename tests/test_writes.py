@@ -1,7 +1,8 @@
 """The two ways of writing a source's results (driver SQL on SQLite, Core elsewhere) agree.
 
-The Core path is what PostgreSQL runs; here it runs on SQLite by emptying the driver list, so
-both paths are checked against the same cycles and must leave the same rows.
+The Core path is what PostgreSQL runs; it runs here on PostgreSQL itself, and on SQLite by
+emptying the driver list, so both paths are checked against the same cycles and must leave the
+same rows.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ def dump(store: Store) -> dict[str, Any]:
             "sources": [r._asdict() for r in health]}  # fmt: skip
 
 
-def three_cycles(feed_server: FeedServer, folder: Path, name: str) -> dict[str, Any]:
+def three_cycles(
+    feed_server: FeedServer, folder: Path, name: str, database_url: str
+) -> dict[str, Any]:
     """New entries, then a changed title and a new entry, then a feed that went bad."""
     feed_server.set_feed(f"/{name}.xml", rss([TENCENT, APPLE]))
-    config = write_config(folder, [{"name": "news", "url": feed_server.url(f"/{name}.xml")}])
+    listed = [{"name": "news", "url": feed_server.url(f"/{name}.xml")}]
+    config = write_config(folder, listed, database_url=database_url)
     loaded = load_config(config)
     store = open_store(loaded.config.database_url)
     first = run_cycle(loaded, store, force=True)
@@ -64,12 +68,15 @@ def comparable(state: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def both(feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def both(
+    feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+):
+    """The driver path on SQLite; the Core path on SQLite or on PostgreSQL."""
     (tmp_path / "driver").mkdir()
     (tmp_path / "core").mkdir()
-    driver = three_cycles(feed_server, tmp_path / "driver", "d")
+    driver = three_cycles(feed_server, tmp_path / "driver", "d", "sqlite:///reportwatch.db")
     monkeypatch.setattr(writes, "DRIVER_SQL_DIALECTS", set())
-    core = three_cycles(feed_server, tmp_path / "core", "c")
+    core = three_cycles(feed_server, tmp_path / "core", "c", database_url)
     return driver, core
 
 
