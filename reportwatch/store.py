@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Engine,
+    Table,
     and_,
     bindparam,
     create_engine,
@@ -72,6 +74,23 @@ def _with_driver(url: str) -> str:
     return url
 
 
+def _insert_new(
+    conn: Connection, table: Table, values: dict[str, Any], key: str,
+    update: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """INSERT that leaves (or updates) a row another poller inserted first with the same key,
+    instead of failing: two pollers that start together both add new sources and rule state."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).values(**values)
+    if update:
+        conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=update))
+    else:
+        conn.execute(statement.on_conflict_do_nothing(index_elements=[key]))
+
+
 class Store:
     def __init__(self, url: str):
         self.url = url
@@ -99,9 +118,7 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.engine.begin() as conn:
-            if conn.execute(update(meta).where(meta.c.key == key).values(value=value)).rowcount:
-                return
-            conn.execute(meta.insert().values(key=key, value=value))
+            _insert_new(conn, meta, {"key": key, "value": value}, "key", update={"value": value})
 
     # -- sources ----------------------------------------------------------------------------
     def sync_sources(self, configured: Iterable[tuple[str, str, bool]]) -> None:
@@ -112,7 +129,8 @@ class Store:
             for name, (url, enabled) in wanted.items():
                 row = rows.get(name)
                 if row is None:
-                    conn.execute(sources.insert().values(name=name, url=url, enabled=enabled))
+                    values = {"name": name, "url": url, "enabled": enabled}
+                    _insert_new(conn, sources, values, "name")
                 elif row.url != url or row.enabled != enabled:
                     reset = {"etag": None, "last_modified": None, "body_hash": None}
                     values = {"url": url, "enabled": enabled, **(reset if row.url != url else {})}

@@ -178,19 +178,22 @@ def test_two_pollers_at_once_never_fetch_a_source_twice(
     )
     loaded = load_config(config)
     stores = [open_store(loaded.config.database_url) for _ in range(2)]
-    stores[0].sync_sources((s.name, s.url, s.enabled) for s in loaded.config.sources)
     barrier = threading.Barrier(2)
-    reports = []
+    reports, failures = [], []
 
     def poll(store) -> None:
-        barrier.wait()
-        reports.append(run_cycle(loaded, store, owner=f"poller-{id(store)}"))
+        barrier.wait()  # both add the new sources and rules at once, then race for the leases
+        try:
+            reports.append(run_cycle(loaded, store, owner=f"poller-{id(store)}"))
+        except Exception as exc:
+            failures.append(exc)
 
     threads = [threading.Thread(target=poll, args=(s,)) for s in stores]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert failures == []
     assert sum(len(r.outcomes) for r in reports) == len(names)
     for name in names:
         assert len(feed_server.requests(f"/{name}.xml")) == 1
