@@ -75,20 +75,22 @@ def _with_driver(url: str) -> str:
 
 
 def _insert_new(
-    conn: Connection, table: Table, values: dict[str, Any], key: str,
-    update: dict[str, Any] | None = None,
+    conn: Connection, table: Table, values: dict[str, Any] | list[dict[str, Any]],
+    key: str | tuple[str, ...], update: dict[str, Any] | None = None,
 ) -> None:  # fmt: skip
     """INSERT that leaves (or updates) a row another poller inserted first with the same key,
-    instead of failing: two pollers that start together both add new sources and rule state."""
+    instead of failing: pollers that start together all add new sources and rule state, and
+    all re-match after a rule change."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).values(**values)
+    keys = [key] if isinstance(key, str) else list(key)
+    statement = insert(table)
     if update:
-        conn.execute(statement.on_conflict_do_update(index_elements=[key], set_=update))
+        conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=update), values)
     else:
-        conn.execute(statement.on_conflict_do_nothing(index_elements=[key]))
+        conn.execute(statement.on_conflict_do_nothing(index_elements=keys), values)
 
 
 class Store:
@@ -278,8 +280,8 @@ class Store:
                     match_rows += [match_row(r.id, m, r.sort_time, r.first_seen) for m in found]
                 if flips:
                     conn.execute(update(entries).where(entries.c.id == bindparam("b_id")), flips)
-                if match_rows:
-                    conn.execute(matches.insert(), match_rows)
+                if match_rows:  # another poller may be re-matching the same rows right now
+                    _insert_new(conn, matches, match_rows, ("entry_id", "tag"))
             checked += len(rows)
             last_id = rows[-1].id
         self.set_meta("rules_fingerprint", matcher.fingerprint)

@@ -275,3 +275,38 @@ def test_a_long_host_name_still_takes_leases(
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
     assert owner_is_dead(poller_id().replace(f":{os.getpid()}:", f":{gone}:"))
+
+
+def test_two_pollers_re_match_a_changed_rule_at_once(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+) -> None:
+    """After a rule change, every poller that starts re-matches the stored entries: doing it
+    at the same moment must neither fail nor leave a match twice."""
+    items = [dict(TENCENT, guid=f"t{i}", link=f"https://news.example/t{i}") for i in range(400)]
+    feed_server.set_feed("/feed.xml", rss(items))
+    listed = [{"name": "news", "url": feed_server.url("/feed.xml")}]
+    config = write_config(tmp_path, listed, tags={"腾讯": {"any": ["Tencent"]}},
+                          database_url=database_url)  # fmt: skip
+    loaded = load_config(config)
+    run_cycle(loaded, open_store(loaded.config.database_url), force=True)
+    changed = write_config(tmp_path, listed, tags={"腾讯": {"any": ["Tencent"]}, "财报": {}},
+                           database_url=database_url)  # fmt: skip
+    matcher = build_matcher(load_config(changed))
+    stores = [open_store(loaded.config.database_url) for _ in range(2)]
+    barrier, failures = threading.Barrier(2), []
+
+    def rematch(store) -> None:
+        barrier.wait()
+        try:
+            store.rematch_if_changed(matcher, batch=50)
+        except Exception as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=rematch, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    tagged = matched_items(stores[0], limit=None)
+    assert len(tagged) == 400 and all(sorted(i.tags) == ["腾讯", "财报"] for i in tagged)
