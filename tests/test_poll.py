@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import func, select
 
@@ -17,6 +19,32 @@ from reportwatch.schema import entries
 from reportwatch.store import open_store
 from tests.feedserver import FeedServer, rss
 from tests.helpers import APPLE, TENCENT, cli, json_lines, write_config
+
+T = TypeVar("T")
+
+
+def at_once(*calls: Callable[[], T]) -> list[T]:
+    """Run each call in its own thread, released together; their results, or the first error
+    (a poller that raised is a failure even when the others did all the work)."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[T | BaseException] = []
+
+    def run(call: Callable[[], T]) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(call())
+        except Exception as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes  # type: ignore[return-value]
 
 
 def sources_by_name(config: Path) -> dict[str, dict[str, object]]:
@@ -178,22 +206,8 @@ def test_two_pollers_at_once_never_fetch_a_source_twice(
     )
     loaded = load_config(config)
     stores = [open_store(loaded.config.database_url) for _ in range(2)]
-    barrier = threading.Barrier(2)
-    reports, failures = [], []
-
-    def poll(store) -> None:
-        barrier.wait()  # both add the new sources and rules at once, then race for the leases
-        try:
-            reports.append(run_cycle(loaded, store, owner=f"poller-{id(store)}"))
-        except Exception as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=poll, args=(s,)) for s in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    # Both add the new sources and rules at once, then race for the leases.
+    reports = at_once(*(lambda s=s: run_cycle(loaded, s, owner=f"poller-{id(s)}") for s in stores))
     assert sum(len(r.outcomes) for r in reports) == len(names)
     for name in names:
         assert len(feed_server.requests(f"/{name}.xml")) == 1
@@ -293,20 +307,6 @@ def test_two_pollers_re_match_a_changed_rule_at_once(
                            database_url=database_url)  # fmt: skip
     matcher = build_matcher(load_config(changed))
     stores = [open_store(loaded.config.database_url) for _ in range(2)]
-    barrier, failures = threading.Barrier(2), []
-
-    def rematch(store) -> None:
-        barrier.wait()
-        try:
-            store.rematch_if_changed(matcher, batch=50)
-        except Exception as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=rematch, args=(s,)) for s in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    at_once(*(lambda s=s: s.rematch_if_changed(matcher, batch=50) for s in stores))
     tagged = matched_items(stores[0], limit=None)
     assert len(tagged) == 400 and all(sorted(i.tags) == ["腾讯", "财报"] for i in tagged)
