@@ -20,6 +20,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
+    inspect,
     select,
 )
 
@@ -218,23 +220,50 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2_fts, _v3_fts_queue]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(conn: Connection) -> None:
-    """Bring the schema to SCHEMA_VERSION; each step runs once, in order."""
-    meta.create(conn, checkfirst=True)
+class NewerSchemaError(Exception):
+    """The database is ahead of this code: migrations only go forward."""
+
+
+SCHEMA_LOCK_ID = 0x7265706F  # the pg_advisory_xact_lock key: any constant that is ours
+
+
+def _stored_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("meta"):
+        return 0
     row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
-    current = int(row[0]) if row else 0
+    return int(row[0]) if row else 0
+
+
+def _lock_schema(conn: Connection) -> None:
+    """Hold the schema for this transaction: pollers and pages that start together on a new
+    database would otherwise all create the same tables, and all but one fail."""
+    if conn.dialect.name == "sqlite":  # the write lock now; the others wait (busy_timeout)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_ID)))
+
+
+def migrate(conn: Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION; each step runs once, in order, by one opener."""
+    if _stored_version(conn) == SCHEMA_VERSION:  # the usual start: no lock, nothing written
+        return
+    _lock_schema(conn)
+    current = _stored_version(conn)  # another opener may have migrated while this one waited
     if current > SCHEMA_VERSION:
-        raise RuntimeError(
-            f"database schema v{current} is newer than this reportwatch (v{SCHEMA_VERSION})"
+        raise NewerSchemaError(
+            f"the database was written by a newer reportwatch (schema v{current}; this one "
+            f"reads up to v{SCHEMA_VERSION}): upgrade reportwatch to use it"
         )
+    meta.create(conn, checkfirst=True)
     for version in range(current, SCHEMA_VERSION):
         MIGRATIONS[version](conn)
     if current != SCHEMA_VERSION:
-        if row:
-            conn.execute(
-                meta.update()
-                .where(meta.c.key == "schema_version")
-                .values(value=str(SCHEMA_VERSION))
-            )
-        else:
-            conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+        _set_version(conn)
+
+
+def _set_version(conn: Connection) -> None:
+    done = conn.execute(
+        meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
+    )
+    if not done.rowcount:
+        conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +29,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reportwatch.dberrors import describe_db_error, shown_url
 from reportwatch.models import Entry, FetchResult, FetchState
-from reportwatch.schema import entries, has_table, matches, meta, migrate, poll_runs, sources
+from reportwatch.schema import (
+    NewerSchemaError,
+    entries,
+    has_table,
+    matches,
+    meta,
+    migrate,
+    poll_runs,
+    sources,
+)
 from reportwatch.writes import MatcherLike, match_row, store_source
 
 
@@ -60,10 +71,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     # busy_timeout first: switching to WAL itself needs a lock when another process holds one.
     cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms()}")  # wait instead of 'locked'
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the poller's writes
+    _use_wal(cursor)  # readers never block the poller's writes
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """WAL is stored in the file, so it is usually set already. Switching a rollback-journal file
+    needs its exclusive lock, and when several openers switch together SQLite says 'locked' at
+    once instead of waiting (its busy handler would deadlock): wait for our busy timeout here."""
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    deadline = time.monotonic() + busy_timeout_ms() / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # a retry interval; the other opener holds the lock briefly
 
 
 def _with_driver(url: str) -> str:
@@ -107,6 +135,8 @@ class Store:
                 migrate(conn)
                 sqlite = conn.dialect.name == "sqlite"
                 self.search_queue = sqlite and has_table(conn, "entries_fts_pending")
+        except NewerSchemaError as exc:
+            raise StoreError(f"{exc}: {shown_url(url)}") from exc
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(describe_db_error(exc, url)) from exc
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 REPORT_TAGS = {
     "腾讯": {"any": ["Tencent"]},
@@ -71,3 +75,27 @@ def item(
 TENCENT = item("a1", "腾讯发布财报", "Tencent 第三季度收入增长", 10)
 SHOP = item("a2", "视频号小店推出新规", "商家关注视频号带货", 11)
 APPLE = item("a3", "苹果发布新手机", "与本报告无关", 12)
+
+
+def at_once(*calls: Callable[[], T]) -> list[T]:
+    """Run each call in its own thread, released together; their results, or the first error
+    (a poller that raised is a failure even when the others did all the work)."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[T | BaseException] = []
+
+    def run(call: Callable[[], T]) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(call())
+        except Exception as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes  # type: ignore[return-value]

@@ -242,8 +242,9 @@ def test_two_workers_and_the_embedded_poller_share_one_database(
                 worker.send_signal(signal.SIGTERM)
             codes = [worker.wait(timeout=30) for worker in workers]
         log_text = (tmp_path / "streamlit.log").read_text(errors="replace")
-    assert codes == [0, 0]
-    for text in [log.read_text(errors="replace") for log in logs] + [log_text]:
+    worker_logs = [log.read_text(errors="replace") for log in logs]
+    assert codes == [0, 0], worker_logs
+    for text in worker_logs + [log_text]:
         assert "locked" not in text.lower(), text
         assert "Traceback" not in text, text
     assert_consistent(db)

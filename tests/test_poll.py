@@ -4,11 +4,8 @@ SQLite file and on a PostgreSQL database."""
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 from sqlalchemy import func, select
 
@@ -18,33 +15,7 @@ from reportwatch.queries import matched_items, source_health
 from reportwatch.schema import entries
 from reportwatch.store import open_store
 from tests.feedserver import FeedServer, rss
-from tests.helpers import APPLE, TENCENT, cli, json_lines, write_config
-
-T = TypeVar("T")
-
-
-def at_once(*calls: Callable[[], T]) -> list[T]:
-    """Run each call in its own thread, released together; their results, or the first error
-    (a poller that raised is a failure even when the others did all the work)."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[T | BaseException] = []
-
-    def run(call: Callable[[], T]) -> None:
-        barrier.wait()
-        try:
-            outcomes.append(call())
-        except Exception as exc:
-            outcomes.append(exc)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return outcomes  # type: ignore[return-value]
+from tests.helpers import APPLE, TENCENT, at_once, cli, json_lines, write_config
 
 
 def sources_by_name(config: Path) -> dict[str, dict[str, object]]:
