@@ -4,7 +4,9 @@
                               [--rounds 5]
 
 Limit (cold): 1.5 × (latency + parse CPU / cores) + 1 s, process start included: a whole
-`reportwatch poll --once` process on a new database.
+`reportwatch poll --once` process on a new database. Parse CPU is our parse stage's
+(`parse_entries`: feedparser, then plain text, keys and dates); the limit computed from
+feedparser alone (`feedparser.parse(bytes)`, its defaults) is printed beside it.
 Limit (warm, every feed answers 304): 1.5 s for the cycle, as a running poller (`poll --watch`,
 the embedded one) runs it again and again: `run_cycle` timed in a process that has its config and
 store open. The issue puts "process start included" and its +1 s on the cold target only; the
@@ -35,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import feedparser
@@ -126,7 +129,13 @@ def main() -> None:
             parse_entries(body, {"content-type": "application/rss+xml; charset=utf-8"})
         return time.process_time() - start
 
-    rounds = []
+    def measure_feedparser_cpu() -> float:  # feedparser alone, with its default options
+        start = time.process_time()
+        for body in bodies:
+            feedparser.parse(body, response_headers={"content-type": "application/rss+xml"})
+        return time.process_time() - start
+
+    rounds: list[Round] = []
     with FeedServer() as server, tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "empty").mkdir()
         for n, body in enumerate(bodies):
@@ -141,14 +150,14 @@ def main() -> None:
                 fetch={"per_host": 100, "concurrency": 100},
             )  # fmt: skip
             before = measure_parse_cpu()
+            bare = measure_feedparser_cpu()
             startup, _ = timed_poll(empty)
             cold, cold_rss = timed_poll(config)
             # The machine's speed drifts within a minute: take the parse CPU on both sides.
             parse_cpu = (before + measure_parse_cpu()) / 2
             warm, _ = timed_poll(config)
             cycle = timed_cycle(config)
-            limit = 1.5 * (args.latency + parse_cpu / cores) + 1
-            rounds.append((cold / limit, parse_cpu, limit, cold, cycle, warm, startup, cold_rss))
+            rounds.append(Round(parse_cpu, bare, cold, cycle, warm, startup, cold_rss))
 
         start = time.perf_counter()
         for n in range(args.naive):
@@ -156,26 +165,55 @@ def main() -> None:
         naive = (time.perf_counter() - start) * args.feeds / args.naive
 
     print(f"feeds={args.feeds} entries={args.entries} latency={args.latency}s cores={cores}")
-    print("round  parse CPU  cold limit   cold  cold/limit   warm cycle   warm process   start")
-    for i, (ratio, parse_cpu, limit, cold, cycle, warm, startup, _) in enumerate(rounds, 1):
-        print(f"{i:5d}  {parse_cpu:8.2f}s  {limit:9.2f}s  {cold:5.2f}s  {ratio:10.2f}   "
-              f"{cycle:9.2f}s  {warm:12.2f}s  {startup:5.2f}s")  # fmt: skip
-    ratio = statistics.median(r[0] for r in rounds)
-    cycle = statistics.median(r[4] for r in rounds)
-    warm = statistics.median(r[5] for r in rounds)
-    startup = statistics.median(r[6] for r in rounds)
-    print(f"cold cycle, median cold/limit:       {ratio:.2f}   {'OK' if ratio <= 1 else 'OVER'}"
-          " (whole process: start included)")  # fmt: skip
-    print(
-        f"warm cycle (all 304), median:        {cycle:.2f} s   limit 1.50 s   "
-        f"{'OK' if cycle <= 1.5 else 'OVER'} (the cycle, as a running poller repeats it)"
-    )
-    print(f"warm `poll --once` process, median:  {warm:.2f} s   (of which a poll of no sources: "
-          f"{startup:.2f} s)")  # fmt: skip
+    report(rounds, args.latency, cores)
     print(
         f"naive serial feedparser loop:        {naive:.1f} s (timed on {args.naive} feeds, scaled)"
     )
-    print(f"peak RSS of the poll processes:      {max(r[7] for r in rounds)} MB   limit 300 MB")
+    print(f"peak RSS of the poll processes:      {max(r.rss for r in rounds)} MB   limit 300 MB")
+
+
+@dataclass(frozen=True)
+class Round:
+    parse_cpu: float  # our parse stage over every body
+    feedparser_cpu: float  # feedparser.parse alone
+    cold: float
+    cycle: float
+    warm: float
+    startup: float
+    rss: int
+
+
+def cold_limit(latency: float, parse_cpu: float, cores: int) -> float:
+    return 1.5 * (latency + parse_cpu / cores) + 1
+
+
+def verdict(ok: bool) -> str:
+    return "OK" if ok else "OVER"
+
+
+def report(rounds: list[Round], latency: float, cores: int) -> None:
+    print("round  parse CPU  cold limit   cold  cold/limit   warm cycle   warm process   start"
+          "   feedparser CPU  cold/its limit")  # fmt: skip
+    ratios, bare_ratios = [], []
+    for i, r in enumerate(rounds, 1):
+        limit = cold_limit(latency, r.parse_cpu, cores)
+        ratios.append(r.cold / limit)
+        bare_ratios.append(r.cold / cold_limit(latency, r.feedparser_cpu, cores))
+        print(f"{i:5d}  {r.parse_cpu:8.2f}s  {limit:9.2f}s  {r.cold:5.2f}s  {ratios[-1]:10.2f}   "
+              f"{r.cycle:9.2f}s  {r.warm:12.2f}s  {r.startup:5.2f}s  {r.feedparser_cpu:14.2f}s  "
+              f"{bare_ratios[-1]:14.2f}")  # fmt: skip
+    ratio, bare = statistics.median(ratios), statistics.median(bare_ratios)
+    cycle = statistics.median(r.cycle for r in rounds)
+    warm, startup = (statistics.median(r.warm for r in rounds),
+                     statistics.median(r.startup for r in rounds))  # fmt: skip
+    print(f"cold cycle, median cold/limit:       {ratio:.2f}   {verdict(ratio <= 1)}"
+          " (whole process: start included)")  # fmt: skip
+    print(f"  the same, the limit from feedparser alone: {bare:.2f}   {verdict(bare <= 1)}"
+          " (our parse stage also makes plain text, keys and dates)")  # fmt: skip
+    print(f"warm cycle (all 304), median:        {cycle:.2f} s   limit 1.50 s   "
+          f"{verdict(cycle <= 1.5)} (the cycle, as a running poller repeats it)")  # fmt: skip
+    print(f"warm `poll --once` process, median:  {warm:.2f} s   (of which a poll of no sources: "
+          f"{startup:.2f} s)")  # fmt: skip
 
 
 if __name__ == "__main__":
