@@ -149,11 +149,11 @@ def main() -> None:
                 folder, sources, tags={"腾讯": {"any": ["Tencent"]}},
                 fetch={"per_host": 100, "concurrency": 100},
             )  # fmt: skip
-            before = measure_parse_cpu()
-            bare = measure_feedparser_cpu()
+            before, bare_before = measure_parse_cpu(), measure_feedparser_cpu()
             startup, _ = timed_poll(empty)
             cold, cold_rss = timed_poll(config)
             # The machine's speed drifts within a minute: take the parse CPU on both sides.
+            bare = (bare_before + measure_feedparser_cpu()) / 2
             parse_cpu = (before + measure_parse_cpu()) / 2
             warm, _ = timed_poll(config)
             cycle = timed_cycle(config)
