@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,3 +100,18 @@ def at_once(*calls: Callable[[], T]) -> list[T]:
         if isinstance(outcome, BaseException):
             raise outcome
     return outcomes  # type: ignore[return-value]
+
+
+def dashboard_text(config: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The main page's text (markdown, errors, title) for `config`, run once; a page that
+    raised fails the test. Use with the `offline_app` fixture."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("REPORTWATCH_CONFIG", str(config))
+    try:
+        app = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
+        assert not app.exception
+        return "\n".join(str(e.value) for e in [*app.markdown, *app.error, *app.title])
+    finally:
+        st.cache_resource.clear()

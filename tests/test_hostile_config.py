@@ -108,19 +108,13 @@ def test_unreadable_config_files(tmp_path: Path) -> None:
     assert "not valid YAML" in str(info.value)
 
 
-@pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("REPORTWATCH_EMBEDDED_POLLER", "0")
-    monkeypatch.delenv("REPORTWATCH_DATABASE_URL", raising=False)
-
-
 def shown(app: AppTest) -> str:
     parts = [*app.title, *app.subheader, *app.markdown, *app.error, *app.warning, *app.info]
     return "\n".join(str(p.value) for p in parts)
 
 
 def test_app_keeps_the_last_good_config_when_the_file_turns_bad(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_env: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offline_app: None
 ) -> None:
     config = write_config(tmp_path, [{"name": "本地", "url": "http://127.0.0.1:9/feed.xml"}])
     monkeypatch.setenv("REPORTWATCH_CONFIG", str(config))
@@ -147,7 +141,7 @@ def test_app_keeps_the_last_good_config_when_the_file_turns_bad(
 
 
 def test_app_with_a_bad_config_from_the_start_says_what_is_wrong(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_env: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offline_app: None
 ) -> None:
     config = tmp_path / "sources.yaml"
     config.write_text("sources:\n  - {name: a, url: 'ftp://a.example/'}\n", encoding="utf-8")
@@ -160,7 +154,7 @@ def test_app_with_a_bad_config_from_the_start_says_what_is_wrong(
 
 
 def test_a_broken_report_is_named_and_the_good_one_still_shows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app_env: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offline_app: None
 ) -> None:
     reports = tmp_path / "reports"
     reports.mkdir()

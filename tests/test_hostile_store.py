@@ -66,9 +66,7 @@ def run_app(**env: str) -> AppTest:
 
 
 @pytest.fixture(autouse=True)
-def app_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("REPORTWATCH_EMBEDDED_POLLER", "0")
-    monkeypatch.delenv("REPORTWATCH_DATABASE_URL", raising=False)
+def app_env(offline_app: None) -> Iterator[None]:
     yield
     st.cache_resource.clear()  # stores and pollers of this test's files go (pollers stop)
 
