@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import gzip as gzip_module
 import hashlib
-import os
 import socket
 import struct
 import threading
@@ -25,15 +24,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime, formatdate
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
-
-SHARED_DIR = Path(
-    os.environ.get("REPORTWATCH_SHARED", Path(__file__).resolve().parents[2] / "shared")
-)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import re
 import signal
 import subprocess
@@ -18,11 +17,10 @@ from reportwatch.queries import source_health
 from reportwatch.schema import entries
 from reportwatch.schema import sources as source_table
 from reportwatch.store import Store, open_store
-from tests.feedserver import SHARED_DIR, FeedServer, rss
+from tests.corpus import FEEDS, expectations, from_feedparser, runnable
+from tests.feedserver import FeedServer, rss
 from tests.helpers import ROOT, write_config
-from tests.test_parse import _header_comment_field, _literal, _runnable
 
-FEEDS = SHARED_DIR / "feeds"
 HEADER = re.compile(rb"Header:\s*Content-type:\s*([^\r\n]+?)\s*(?:-->|\r?\n)", re.IGNORECASE)
 
 
@@ -63,49 +61,6 @@ def test_every_shared_feed_completes_one_cycle(feed_server: FeedServer, tmp_path
     assert stored_texts_meet_expectations(store, sources, files) >= 60  # 10 of them encodings
 
 
-def _target(node: ast.AST) -> str | None:
-    """ "feed.title", "entry.title" or "entry.summary" for what an Expect comparison names."""
-    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "ord" and node.args:
-        inner = _target(node.args[0])
-        return f"ord:{inner}" if inner else None
-    if not isinstance(node, ast.Subscript):
-        return None
-    field = _literal(node.slice)
-    inner = node.value
-    if isinstance(inner, ast.Name) and inner.id == "feed" and field == "title":
-        return "feed.title"
-    is_first_entry = (
-        isinstance(inner, ast.Subscript)
-        and getattr(inner.value, "id", None) == "entries"
-        and getattr(inner.slice, "value", None) == 0
-    )
-    if is_first_entry and field == "title":
-        return "entry.title"
-    if is_first_entry and field in ("description", "summary"):
-        return "entry.summary"
-    return None
-
-
-def expectations(body: bytes) -> dict[str, list[str]]:
-    """{"feed.title" / "entry.title" / "entry.summary": accepted texts} from an `Expect:` line
-    (string equalities, and ord(...) == N), for feedparser's corpus files."""
-    try:
-        tree = ast.parse(_header_comment_field(body, "Expect") or "", mode="eval")
-    except SyntaxError:
-        return {}
-    found: dict[str, list[str]] = {}
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Compare) and all(isinstance(o, ast.Eq) for o in node.ops)):
-            continue
-        target = _target(node.left)
-        for value in node.comparators:
-            if target and target.startswith("ord:") and isinstance(value, ast.Constant):
-                found.setdefault(target[4:], []).append(chr(value.value))
-            elif target and (text := _literal(value)) is not None:
-                found.setdefault(target, []).append(text)
-    return found
-
-
 def stored_texts_meet_expectations(
     store: Store, sources: list[dict[str, str]], files: list[Path]
 ) -> int:
@@ -115,8 +70,7 @@ def stored_texts_meet_expectations(
     with store.engine.connect() as conn:
         for source, path in zip(sources, files, strict=True):
             body = path.read_bytes()
-            from_feedparser = path.relative_to(FEEDS).parts[0].startswith("feedparser-")
-            expected = expectations(body) if from_feedparser and _runnable(body) else {}
+            expected = expectations(body) if from_feedparser(path) and runnable(body) else {}
             if not expected:
                 continue
             row = conn.execute(

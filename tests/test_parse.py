@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import ast
-import codecs
 import html
-import importlib.util
-import os
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import feedparser
 import pytest
@@ -20,28 +14,7 @@ from hypothesis import strategies as st
 from reportwatch import parse as parse_mod
 from reportwatch.models import ParsedFeed
 from reportwatch.parse import normalise_link, parse_entries, plain_text, safe_link
-
-SHARED = Path(os.environ.get("REPORTWATCH_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-FEEDS = SHARED / "feeds"
-CORPUS = sorted(FEEDS.rglob("*.xml")) if FEEDS.is_dir() else []
-needs_corpus = pytest.mark.skipif(not CORPUS, reason=f"feed corpus not found at {FEEDS}")
-
-
-def _ids(paths: list[Path]) -> list[str]:
-    return [str(p.relative_to(FEEDS)) for p in paths]
-
-
-def _header_comment_field(body: bytes, name: str) -> str | None:
-    """Value of a "Name: value" line in the leading test-harness comment, if any."""
-    m = re.search(rb"^\s*" + name.encode() + rb":\s*(.*?)\s*$", body[:2000], re.MULTILINE)
-    return m.group(1).decode("utf-8", "replace") if m else None
-
-
-def _headers(body: bytes) -> dict[str, str] | None:
-    value = _header_comment_field(body, "Header")
-    if value and value.lower().startswith("content-type:"):
-        return {"content-type": value.split(":", 1)[1].strip()}
-    return None
+from tests.corpus import FEEDS, needs_corpus
 
 
 def _rss(
@@ -49,126 +22,6 @@ def _rss(
 ) -> bytes:
     channel = f"<channel><title>T</title>{channel}{items}</channel>"
     return f'{decl}<rss version="2.0">{channel}</rss>'.encode()
-
-
-# ------------------------------------------------------------------ whole corpus
-
-
-def _fp_key(e: Any) -> str:
-    """Independent restatement of the key rule, to count feedparser's duplicates."""
-    guid = (e.get("id") or "").strip()
-    if guid:
-        is_url = re.match(r"(?i)(https?:)?//", guid)
-        return normalise_link(guid, keep_fragment=True) if is_url else guid
-    link = safe_link(e.get("link"))
-    if link:
-        return normalise_link(link)
-    content = (e.get("content") or [{}])[0].get("value", "")
-    return "text:" + plain_text(e.get("title", "")) + "\n" + plain_text(e.get("summary") or content)
-
-
-@needs_corpus
-@pytest.mark.parametrize("path", CORPUS, ids=_ids(CORPUS))
-def test_corpus_file_parses(path: Path) -> None:
-    body = path.read_bytes()
-    headers = _headers(body)
-    result = parse_entries(body, headers)
-    assert isinstance(result, ParsedFeed)
-    keys = [e.key for e in result.entries]
-    assert len(keys) == len(set(keys))
-    for e in result.entries:
-        assert e.key
-        assert e.link is None or e.link.startswith(("http://", "https://"))
-        assert e.published is None or e.published.utcoffset() == timedelta(0)
-        assert len(e.summary) <= parse_mod.SUMMARY_MAX
-        assert "\n" not in e.title and "<script" not in e.title.lower()
-    fp = feedparser.parse(body, response_headers=headers)
-    if fp.entries:
-        assert result.is_feed
-        assert len(result.entries) == len({_fp_key(e) for e in fp.entries})
-
-
-def _literal(node: ast.AST) -> str | None:
-    """A str constant or a concatenation of them ("'a -' + '- b'"), else None."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _literal(node.left), _literal(node.right)
-        return None if left is None or right is None else left + right
-    return None
-
-
-def _title_target(node: ast.AST) -> str | None:
-    """ "feed" for feed['title'], "entry" for entries[0]['title']."""
-    if not (isinstance(node, ast.Subscript) and _literal(node.slice) == "title"):
-        return None
-    inner = node.value
-    if isinstance(inner, ast.Name) and inner.id == "feed":
-        return "feed"
-    if (
-        isinstance(inner, ast.Subscript)
-        and isinstance(inner.value, ast.Name)
-        and inner.value.id == "entries"
-        and isinstance(inner.slice, ast.Constant)
-        and inner.slice.value == 0
-    ):
-        return "entry"
-    return None
-
-
-def _title_expectations(body: bytes) -> dict[str, list[str]]:
-    """{"feed"/"entry": [accepted titles]} from the simple equalities in an `Expect:` line."""
-    expect = _header_comment_field(body, "Expect")
-    try:
-        tree = ast.parse(expect or "", mode="eval")
-    except SyntaxError:
-        return {}
-    found: dict[str, list[str]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Compare) and all(isinstance(o, ast.Eq) for o in node.ops):
-            target = _title_target(node.left)
-            values = [v for c in node.comparators if (v := _literal(c)) is not None]
-            if target and values:
-                found.setdefault(target, []).extend(values)
-    return found
-
-
-def _runnable(body: bytes) -> bool:
-    """Honour `SkipUnless: __import__('chardet')` / `__import__('codecs').lookup('euc-kr')`."""
-    cond = _header_comment_field(body, "SkipUnless") or ""
-    if m := re.search(r"lookup\('([^']+)'\)", cond):
-        try:
-            codecs.lookup(m.group(1))
-        except LookupError:
-            return False
-    elif m := re.fullmatch(r"__import__\('(\w+)'\)", cond):
-        return importlib.util.find_spec(m.group(1)) is not None
-    return True
-
-
-TITLE_CASES = [
-    p
-    for p in CORPUS
-    if p.relative_to(FEEDS).parts[0].startswith("feedparser-")
-    and _runnable(p.read_bytes())
-    and _title_expectations(p.read_bytes())
-]
-
-
-@needs_corpus
-def test_title_expectations_found() -> None:
-    assert len(TITLE_CASES) >= 15
-
-
-@needs_corpus
-@pytest.mark.parametrize("path", TITLE_CASES, ids=_ids(TITLE_CASES))
-def test_feedparser_title_expectations(path: Path) -> None:
-    body = path.read_bytes()
-    result = parse_entries(body, _headers(body))
-    for target, accepted in _title_expectations(body).items():
-        ours = result.title if target == "feed" else result.entries[0].title
-        # feedparser's expected value may be HTML; ours is its plain-text rendering.
-        assert ours in {plain_text(v) for v in accepted}
 
 
 # ------------------------------------------------------------------ encodings
@@ -465,24 +318,6 @@ def test_smzdm_zoneless_dates_fallback() -> None:
 
 
 # ------------------------------------------------------------------ feed or not
-
-
-NOT_FEEDS = [p for p in CORPUS if p.parent.name in ("parser-failed", "html-not-feed")]
-
-
-@needs_corpus
-@pytest.mark.parametrize("path", NOT_FEEDS, ids=_ids(NOT_FEEDS))
-def test_html_pages_are_not_feeds(path: Path) -> None:
-    result = parse_entries(path.read_bytes(), {"content-type": "text/html"})
-    assert not result.is_feed and result.entries == []
-    assert result.error and "not a feed (HTML page)" in result.error
-
-
-@needs_corpus
-def test_real_feeds_are_feeds() -> None:
-    for path in sorted((FEEDS / "rssant/parser-well").glob("*.xml")):
-        result = parse_entries(path.read_bytes())
-        assert result.is_feed and result.entries, path.name
 
 
 def test_empty_and_bozo() -> None:

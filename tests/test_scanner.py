@@ -26,7 +26,7 @@ from reportwatch.match import (
     compile_rules,
     normalise,
 )
-from tests.feedserver import SHARED_DIR
+from tests.corpus import SHARED_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
