@@ -3,7 +3,7 @@
 Run:  .venv/bin/python benchmarks/match.py [--n 100000]
 
 Builds N entries (a third each: quality-set items, template-generated news, real entries from
-/work/shared/feeds/chinese-real when present, else more templates), compiles the shipped rules
+tests/data/feeds/chinese-real, else more templates), compiles the shipped rules
 plus 500 extra keywords (mixed Chinese/Latin, see extra_keywords), and prints entries/s beside
 the target for:
   (a) the shipped matcher: Matcher.match is the compiled scanner (reportwatch/_scan.c): one C
@@ -42,6 +42,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+CHINESE_REAL = ROOT / "tests/data/feeds/chinese-real"
 
 from reportwatch import match as M  # noqa: E402
 from reportwatch.config import TagRule, load_config  # noqa: E402
@@ -146,7 +147,7 @@ def real_items(cap: int = 500) -> list[Item]:
     except ImportError:
         return []
     out = []
-    for path in sorted(glob.glob("/work/shared/feeds/chinese-real/**/*.xml", recursive=True)):
+    for path in sorted(glob.glob(str(CHINESE_REAL / "**/*.xml"), recursive=True)):
         for e in feedparser.parse(path).entries:
             text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", e.get("summary", ""))).split())
             cats = [t.get("term", "") for t in e.get("tags", []) if t.get("term")]

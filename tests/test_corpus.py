@@ -1,4 +1,5 @@
-"""Every real-world feed in ../shared/feeds, served over HTTP and polled in one cycle."""
+"""Every real-world feed of the corpus (tests/corpus.py: ../shared/feeds when present, else the
+repository's copy in tests/data/feeds), served over HTTP and polled in one cycle."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def content_type(body: bytes) -> str:
     return found.group(1).decode("ascii", "replace").strip() if found else "text/xml"
 
 
-def test_every_shared_feed_completes_one_cycle(feed_server: FeedServer, tmp_path: Path) -> None:
+def test_every_corpus_feed_completes_one_cycle(feed_server: FeedServer, tmp_path: Path) -> None:
     files = sorted(p for p in FEEDS.rglob("*.xml"))
     assert len(files) >= 300
     sources = []

@@ -1,9 +1,10 @@
 """Hostile feed content never becomes live markup, on any page, in a real browser.
 
-One cycle of the embedded poller (inside a real `streamlit run`) fetches every real-world feed in
-../shared/feeds, every network fault kind, and a feed full of script payloads; then headless
-Chromium checks each page: no dialog, no script/iframe/img/style or on* handler from the feeds,
-no javascript:/data: link, no request to the beacon, and the payloads shown as plain text.
+One cycle of the embedded poller (inside a real `streamlit run`) fetches every real-world feed
+of the corpus (tests/corpus.py), every network fault kind, and a feed full of script payloads;
+then headless Chromium checks each page: no dialog, no script/iframe/img/style or on* handler
+from the feeds, no javascript:/data: link, no request to the beacon, and the payloads shown as
+plain text.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def test_hostile_feeds_stay_inert_text_on_every_page(
         {"name": evil_name, "url": feed_server.url("/hostile.xml")},
         {"name": f"错误源 <iframe>{MARK}</iframe>", "url": feed_server.url("/evil-error")},
     ]
-    for path in sorted(FEEDS.rglob("*.xml")):  # every real-world feed in ../shared/feeds
+    for path in sorted(FEEDS.rglob("*.xml")):  # every real-world feed of the corpus
         rel = path.relative_to(FEEDS).as_posix()
         body = path.read_bytes()
         feed_server.set_feed(f"/corpus/{rel}", body, content_type=content_type(body))

@@ -160,7 +160,7 @@ def test_match_entry() -> None:
     assert {r.tag for r in m.match_entry(e)} == {"视频号电商", "电商"}
 
 
-# --- boilerplate (copied from real feeds in /work/shared/feeds) ---
+# --- boilerplate (copied from the real feeds in tests/data/feeds) ---
 BOILERPLATE = [
     "本文来自微信公众号“晚点LatePost”（ID：postlate），作者：李四，36氪经授权发布。",
     "#欢迎关注爱范儿认证微信公众号：AppSolution（微信号：appsolution），发现新酷精华应用。",

@@ -1,4 +1,4 @@
-"""Tests for reportwatch.parse against the shared real-world feed corpus and synthetic feeds."""
+"""Tests for reportwatch.parse against real-world feeds (tests/data/feeds) and synthetic feeds."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from reportwatch import parse as parse_mod
 from reportwatch.models import ParsedFeed
 from reportwatch.parse import normalise_link, parse_entries, plain_text, safe_link
-from tests.corpus import FEEDS, needs_corpus
+from tests.corpus import LOCAL_FEEDS as FEEDS
 
 
 def _rss(
@@ -31,7 +31,6 @@ def _utf8_titles(body: bytes) -> list[str]:
     return [m.decode("utf-8") for m in re.findall(rb"<title>([^<]*)</title>", body)]
 
 
-@needs_corpus
 @pytest.mark.parametrize("name", ["utf8-incorrect-prolog.xml", "invalid-prolog.xml"])
 def test_miniflux_utf8_under_wrong_prolog(name: str) -> None:
     body = (FEEDS / "miniflux" / name).read_bytes()
@@ -42,7 +41,6 @@ def test_miniflux_utf8_under_wrong_prolog(name: str) -> None:
     assert result.entries[0].title == entry_title == "Café"
 
 
-@needs_corpus
 def test_utf8_declared_utf16_and_truncated_utf8() -> None:
     body = (FEEDS / "rssant/encoding-chardet/utf-8.not-utf-16.xml").read_bytes()
     result = parse_entries(body)
@@ -84,7 +82,6 @@ def test_forced_encoding() -> None:
     )
 
 
-@needs_corpus
 def test_forced_encoding_on_undeclared_big5() -> None:
     body = (FEEDS / "rssant/encoding-chardet/big5.xml").read_bytes()
     expected = _utf8_titles((FEEDS / "rssant/encoding-chardet/utf-8.xml").read_bytes())[0]
@@ -301,7 +298,6 @@ def test_missing_future_and_bad_timezone() -> None:
     assert result.error and "Not/AZone" in result.error
 
 
-@needs_corpus
 def test_smzdm_zoneless_dates_fallback() -> None:
     body = (FEEDS / "chinese-real/tinyxml2-2016/feed.smzdm.com.xml").read_bytes()
     raws = re.findall(rb"<pubDate><!\[CDATA\[([^\]]+)\]\]></pubDate>", body)

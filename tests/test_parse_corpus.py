@@ -1,5 +1,6 @@
-"""parse_entries over the whole shared corpus: it never breaks its promises on real feeds,
-agrees with feedparser's own expected titles, and tells HTML pages from feeds."""
+"""parse_entries over the whole feed corpus (tests/corpus.py: the shared one when present): it
+never breaks its promises on real feeds, agrees with feedparser's own expected titles, and tells
+HTML pages from feeds."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from tests.corpus import (
     from_feedparser,
     headers,
     ids,
-    needs_corpus,
     runnable,
 )
 
@@ -39,7 +39,6 @@ def _fp_key(e: Any) -> str:
     return "text:" + plain_text(e.get("title", "")) + "\n" + plain_text(e.get("summary") or content)
 
 
-@needs_corpus
 @pytest.mark.parametrize("path", CORPUS, ids=ids(CORPUS))
 def test_corpus_file_parses(path: Path) -> None:
     body = path.read_bytes()
@@ -71,12 +70,10 @@ TITLE_CASES = [
 ]
 
 
-@needs_corpus
 def test_title_expectations_found() -> None:
     assert len(TITLE_CASES) >= 15
 
 
-@needs_corpus
 @pytest.mark.parametrize("path", TITLE_CASES, ids=ids(TITLE_CASES))
 def test_feedparser_title_expectations(path: Path) -> None:
     body = path.read_bytes()
@@ -90,7 +87,6 @@ def test_feedparser_title_expectations(path: Path) -> None:
 NOT_FEEDS = [p for p in CORPUS if p.parent.name in ("parser-failed", "html-not-feed")]
 
 
-@needs_corpus
 @pytest.mark.parametrize("path", NOT_FEEDS, ids=ids(NOT_FEEDS))
 def test_html_pages_are_not_feeds(path: Path) -> None:
     result = parse_entries(path.read_bytes(), {"content-type": "text/html"})
@@ -98,7 +94,6 @@ def test_html_pages_are_not_feeds(path: Path) -> None:
     assert result.error and "not a feed (HTML page)" in result.error
 
 
-@needs_corpus
 def test_real_feeds_are_feeds() -> None:
     for path in sorted((FEEDS / "rssant/parser-well").glob("*.xml")):
         result = parse_entries(path.read_bytes())

@@ -26,7 +26,7 @@ from reportwatch.match import (
     compile_rules,
     normalise,
 )
-from tests.corpus import SHARED_DIR
+from tests.corpus import LOCAL_FEEDS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def quality_items() -> list[tuple[str, str, list[str]]]:
 
 def feed_items() -> list[tuple[str, str, list[str]]]:
     out = []
-    for path in sorted(glob.glob(str(SHARED_DIR / "feeds/chinese-real/**/*.xml"), recursive=True)):
+    for path in sorted(glob.glob(str(LOCAL_FEEDS / "chinese-real/**/*.xml"), recursive=True)):
         for e in feedparser.parse(path).entries:
             cats = [t.get("term") or "" for t in e.get("tags", [])]
             out.append((e.get("title", ""), e.get("summary", ""), cats))
