@@ -21,8 +21,11 @@ bytecode:
 run: $(STAMP) bytecode
 	$(BIN)/streamlit run dashboard.py
 
+# The sample items are re-dated into the last weeks on each start (a fresh copy and database in
+# demo/.run/), so the live panel and the trends page have something to show on any day.
 demo: $(STAMP)
-	REPORTWATCH_CONFIG=demo/sources.yaml $(BIN)/streamlit run dashboard.py
+	$(BIN)/python -m reportwatch.demo demo/.run
+	REPORTWATCH_CONFIG=demo/.run/sources.yaml $(BIN)/streamlit run dashboard.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
