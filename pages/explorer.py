@@ -3,6 +3,7 @@
 import streamlit as st
 
 from reportwatch import explore
+from reportwatch.app import table
 from reportwatch.i18n import t
 from reportwatch.sidebar import bound, day, flag, open_page, writes
 from reportwatch.views import viewer_baseline
@@ -70,11 +71,9 @@ if result.total == 0:
     st.stop()
 
 st.caption(t("results", lang, n=result.total, page=number, pages=pages))
-st.dataframe(
+table(
     result.frame,
-    hide_index=True,
-    width="stretch",
-    column_config={
+    {
         "title": st.column_config.TextColumn(t("col_title", lang), width="large"),
         # Only http(s) links reach this column (explore.frame); the host is the link text.
         "link": st.column_config.LinkColumn(

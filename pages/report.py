@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from reportwatch.app import current_config, get_reports, language, show_problems
+from reportwatch.app import current_config, get_reports, language, name_page, show_problems
 from reportwatch.i18n import t
 from reportwatch.views import render_panel, render_report, report_freshness, report_picker
 
 lang = language()
+name_page("report", lang)  # the report's title once one is picked
 loaded, config_error = current_config()
 show_problems(loaded, config_error, lang)
 if loaded is None:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from reportwatch import analysis, figures
+from reportwatch.app import table
 from reportwatch.i18n import t
 from reportwatch.opml import OpmlError, OpmlFeed, build_opml, host_of, normalise_url, parse_opml
 from reportwatch.queries import source_health
@@ -24,16 +25,14 @@ failing = [s for s in health if s.enabled and s.status == "error"]
 if failing:
     lines = [f"- **{escape_markdown(s.name)}**: {escape_markdown(s.error or '—')}" for s in failing]
     st.warning(t("sources_failing", lang, n=len(failing)) + "\n\n" + "\n".join(lines), icon="⚠️")
-table = analysis.health_frame(health, tz, lang)
-if table.empty:
+health_table = analysis.health_frame(health, tz, lang)
+if health_table.empty:
     st.info(t("sources_none", lang))
 else:
     when = lambda key: st.column_config.DatetimeColumn(t(key, lang), format="MM-DD HH:mm:ss")  # noqa: E731
-    st.dataframe(
-        analysis.health_style(table),
-        hide_index=True,
-        width="stretch",
-        column_config={
+    table(
+        analysis.health_style(health_table),
+        {
             "name": st.column_config.TextColumn(t("col_name", lang), pinned=True),
             "status": st.column_config.TextColumn(t("col_status", lang)),
             "last_checked": when("col_last_checked"),
@@ -87,7 +86,7 @@ if upload is not None:
         verdicts = st.session_state["_opml_plan"][1]
         addable = sum(v.ok for v in verdicts)
         st.caption(t("opml_preview", lang, n=len(verdicts), new=addable))
-        st.dataframe(verdict_frame(verdicts, lang), hide_index=True, width="stretch")
+        table(verdict_frame(verdicts, lang))
         if st.button(t("opml_merge", lang, n=addable), disabled=not addable, key="opml_merge"):
             try:
                 done = merge_sources(loaded.path, feeds, allow_private)

@@ -8,7 +8,7 @@ import streamlit as st
 from reportwatch import analysis, figures
 from reportwatch.i18n import t
 from reportwatch.safe import escape_markdown
-from reportwatch.sidebar import bound, explorer_params, open_page, writes
+from reportwatch.sidebar import bound, explorer_params, open_page, set_param, writes
 
 page = open_page("trends")
 lang, loaded, side, store = page.lang, page.loaded, page.side, page.store
@@ -41,11 +41,23 @@ now = datetime.now(UTC)
 start = analysis.range_start(span, now)
 tags = side.watched
 per_tag = analysis.tag_series(store, start, now, by, tz, tags)
-if per_tag.empty:
-    st.info(t("trends_empty", lang))
+zone = ZoneInfo(tz)
+if per_tag.empty:  # say where the matches are, and offer the range that shows them
+    hint = analysis.range_hint(store, now, tags)
+    if hint is None:
+        st.info(t("trends_empty", lang))
+        st.stop()
+    newest, chosen = hint.newest.astimezone(zone).date(), t("range_" + span, lang)
+    if hint.range is None:
+        st.info(t("trends_too_old", lang, range=chosen, date=newest))
+        st.page_link("pages/explorer.py", label=t("page_explorer", lang), icon="🔎",
+                     query_params=explorer_params(side))  # fmt: skip
+    else:
+        st.info(t("trends_older", lang, range=chosen, date=newest))
+        st.button(t("trends_show_range", lang, range=t("range_" + hint.range, lang)),
+                  key="tr_fit", on_click=set_param, args=("range", hint.range))  # fmt: skip
     st.stop()
 
-zone = ZoneInfo(tz)
 days = {
     "from": start.astimezone(zone).date().isoformat(),
     "to": now.astimezone(zone).date().isoformat(),

@@ -8,6 +8,7 @@ off around DST changes elsewhere, which a trend chart can live with.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -26,6 +27,34 @@ RANGES = {"1d": 1, "7d": 7, "30d": 30, "90d": 90, "365d": 365}  # range key → 
 
 def range_start(key: str, now: datetime) -> datetime:
     return now - timedelta(days=RANGES.get(key, 7))
+
+
+@dataclass(frozen=True)
+class RangeHint:
+    """Where the matches are when a range shows none: the newest one before now, and the
+    smallest range that shows it (None when it is older than every range)."""
+
+    newest: datetime
+    range: str | None
+
+
+def fitting_range(newest: datetime, now: datetime) -> str | None:
+    """The smallest of RANGES whose window [now - days, now) holds `newest`."""
+    for key, days in sorted(RANGES.items(), key=lambda item: item[1]):
+        if now - timedelta(days=days) <= newest < now:
+            return key
+    return None
+
+
+def range_hint(store: Store, now: datetime, tags: Sequence[str] = ()) -> RangeHint | None:
+    """For a trends range with nothing in it: the newest match (of any of `tags`) before `now`
+    and the range to offer. None when nothing was ever matched (before now)."""
+    query = select(func.max(matches.c.sort_time)).where(matches.c.sort_time < now)
+    if tags:
+        query = query.where(matches.c.tag.in_(storable(tags)))
+    with store.engine.connect() as conn:
+        newest = conn.execute(query).scalar()
+    return None if newest is None else RangeHint(newest, fitting_range(newest, now))
 
 
 def offset_minutes(tz: str, now: datetime | None = None) -> int:
@@ -133,7 +162,8 @@ HEALTH_COLUMNS = ["name", "status", "last_checked", "last_ok", "latency", "bytes
 
 
 def health_frame(health: Sequence[SourceHealth], tz: str, lang: str) -> pd.DataFrame:
-    """One row a source; `state` is the raw status, for colouring."""
+    """One row a source; `state` is the raw status, for colouring. No text cell is None (an
+    empty error is ""); times and numbers never measured are NaT/NaN, shown as app.MISSING."""
     zone = ZoneInfo(tz)
     local = lambda v: v.astimezone(zone) if v else None  # noqa: E731
     data = []
@@ -146,7 +176,7 @@ def health_frame(health: Sequence[SourceHealth], tz: str, lang: str) -> pd.DataF
             {
                 "name": s.name, "status": label, "last_checked": local(s.last_checked),
                 "last_ok": local(s.last_ok), "latency": s.latency, "bytes": s.bytes,
-                "entries": s.entries, "error": s.error, "next_due": local(s.next_due),
+                "entries": s.entries, "error": s.error or "", "next_due": local(s.next_due),
                 "failures": s.failures, "url": s.url, "state": state,
             }
         )  # fmt: skip

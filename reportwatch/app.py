@@ -7,17 +7,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from reportwatch.config import ConfigError, LoadedConfig, config_path, load_config
 from reportwatch.embedded import EmbeddedPoller
-from reportwatch.i18n import t
+from reportwatch.i18n import page_title, t
 from reportwatch.reports import ReportSet, load_reports
 from reportwatch.safe import escape_markdown
 from reportwatch.store import Store, StoreError, open_store
 
 POLLER_ENV = "REPORTWATCH_EMBEDDED_POLLER"  # "0" turns the in-process poller off (workers poll)
+MISSING = "—"  # what a table cell with no value shows (Streamlit's default is the text "None")
 
 
 @dataclass
@@ -134,6 +136,20 @@ def language() -> str:
         return lang
     loaded, _ = current_config()
     return loaded.config.language if loaded else "zh"
+
+
+def name_page(page: str, lang: str) -> None:
+    """Name the browser tab after the page ("趋势 · reportwatch"); dashboard.py set "reportwatch".
+    Streamlit allows set_page_config again at any point of a run, fragments included."""
+    st.set_page_config(page_title=page_title(page, lang))
+
+
+def table(data: Any, column_config: dict[str, Any] | None = None) -> None:
+    """A read-only table as every page shows one: full width, no index, "—" for a missing date
+    or number. Text columns come without missing values from the functions building them."""
+    st.dataframe(
+        data, hide_index=True, width="stretch", placeholder=MISSING, column_config=column_config
+    )
 
 
 def show_problems(loaded: LoadedConfig | None, error: ConfigError | None, lang: str) -> None:

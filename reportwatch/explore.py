@@ -192,20 +192,22 @@ def rows(
 
 
 def frame(found: Sequence[dict[str, Any]], baseline: datetime | None, tz: str) -> pd.DataFrame:
-    """Rows as shown: local times, only http(s) links, a 'new' flag against the baseline."""
+    """Rows as shown: local times, only http(s) links, a 'new' flag against the baseline.
+    Text cells are never None; a link that is not shown, or no publication date, is missing
+    (None/NaT: the table shows app.MISSING there)."""
     zone = ZoneInfo(tz)
     local = lambda t: t.astimezone(zone) if t else None  # noqa: E731
     data = [
         {
-            "title": r["title"],
+            "title": r["title"] or "",
             "link": r["link"] if is_safe_link(r["link"]) else None,
-            "source": r["source"],
+            "source": r["source"] or "",
             "tags": list(r["tags"]),
             "published": local(r["published"]),
             "first_seen": local(r["first_seen"]),
             "new": bool(baseline and r["first_seen"] > baseline),
             "matched": bool(r["matched"]),
-            "summary": r["summary"],
+            "summary": r["summary"] or "",
         }
         for r in found
     ]

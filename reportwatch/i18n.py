@@ -179,6 +179,17 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "所选时间范围内没有匹配的条目。",
         "en": "No matched entries in the chosen time range.",
     },
+    "trends_older": {
+        "zh": "所选范围({range})内没有匹配的条目;最新一条匹配在 {date}。",
+        "en": "No matched entries in the chosen range ({range}); the newest match is from {date}.",
+    },
+    "trends_show_range": {"zh": "查看 {range}", "en": "Show {range}"},
+    "trends_too_old": {
+        "zh": "所选范围({range})内没有匹配的条目;最新一条匹配在 {date},早于所有可选范围,"
+        "可在条目浏览中查看。",
+        "en": "No matched entries in the chosen range ({range}); the newest match, from {date}, "
+        "is older than every range: the explorer lists it.",
+    },
     "open_in_explorer": {"zh": "在条目浏览中查看:", "en": "Open in the explorer:"},
     "sources_failing": {"zh": "{n} 个来源获取失败:", "en": "{n} source(s) failing:"},
     "sources_none": {
@@ -247,6 +258,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Added {name}; it is polled from the next cycle.",
     },
 }
+
+
+APP_NAME = "reportwatch"
+
+
+def page_title(page: str, lang: str = "zh") -> str:
+    """The browser tab's text for a page ("report", "explorer", "trends", "sources"), e.g.
+    "趋势 · reportwatch"; the report page shows its report's title once one is picked."""
+    return f"{t('page_' + page, lang)} · {APP_NAME}"
 
 
 def t(key: str, lang: str = "zh", **values: object) -> str:

@@ -56,6 +56,11 @@ def panel_status(
     return PanelStatus("delayed", last_success, next_due)
 
 
+def tab_title(report_title: str, new: int = 0) -> str:
+    """The report page's browser tab: the report's title, led by the viewer's new-entry count."""
+    return f"({new}) {report_title}" if new else report_title
+
+
 def relative_time(then: datetime, now: datetime, lang: str = "zh") -> str:
     seconds = int((now - then).total_seconds())
     if seconds < 0:

@@ -17,6 +17,7 @@ from reportwatch.app import (
     current_config,
     get_reports,
     language,
+    name_page,
     open_store_or_banner,
     show_problems,
 )
@@ -142,6 +143,7 @@ class PageContext:
 def open_page(page: str) -> PageContext:
     """The start of every analysis page: banners, shared sidebar, store (or stop with why)."""
     lang = language()
+    name_page(page, lang)
     loaded, config_error = current_config()
     show_problems(loaded, config_error, lang)
     if loaded is None:

@@ -20,6 +20,7 @@ from reportwatch.panel import (
     panel_status,
     parse_baseline,
     relative_time,
+    tab_title,
 )
 from reportwatch.queries import (
     Item,
@@ -42,6 +43,7 @@ STATE_ICON = {"live": "🟢", "delayed": "🟠", "stopped": "🔴", "never": "�
 
 
 def render_report(report: Report, lang: str, fresh: int = 0) -> None:
+    st.set_page_config(page_title=tab_title(report.title))  # the panel adds its new count
     st.caption(f"✅ {t('verified', lang)}")
     st.title(report.title, anchor=False)
     byline = f":blue-badge[{escape_markdown(report.kind)}] &nbsp; "
@@ -200,8 +202,7 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
         chosen = [tag for tag in selected_tags(report) if tag in report_tags]
         watch = chosen or report_tags
         new = count_new(store, baseline, watch)
-        title = f"({new}) {report.title}" if new else report.title
-        st.set_page_config(page_title=title)
+        st.set_page_config(page_title=tab_title(report.title, new))
         last_new = st.session_state.get("_last_new")
         if last_new is not None and new > last_new:
             st.toast(t("toast_new", lang, n=new - last_new), icon="🆕")

@@ -96,7 +96,10 @@ INERT_CHECK = """(mark) => {
     }
     for (const a of document.querySelectorAll('a[href]')) {
         const href = a.getAttribute('href').trim().toLowerCase();
-        if (!/^(https?:\\/\\/|\\/|#|\\?)/.test(href)) bad.push('link: ' + href);
+        // http(s) only; a relative link (st.page_link's "explorer?…") is one of the app's pages.
+        let scheme = 'unparsable';
+        try { scheme = new URL(href, location.href).protocol; } catch (e) {}
+        if (scheme !== 'http:' && scheme !== 'https:') bad.push('link: ' + href);
         // Bare URLs and addresses in feed text stay text (only an entry's own link links).
         if (href.includes(mark) || href.includes('beacon') || href.includes('evil.example'))
             bad.push('link from text: ' + href);
