@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run demo test lint poll bench bytecode
 
-$(STAMP): pyproject.toml reportwatch/_scan.c
+$(STAMP): pyproject.toml reportwatch/match/_scan.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	$(MAKE) --no-print-directory bytecode
@@ -24,12 +24,13 @@ run: $(STAMP) bytecode
 # The sample items are re-dated into the last weeks on each start (a fresh copy and database in
 # demo/.run/), so the live panel and the trends page have something to show on any day.
 demo: $(STAMP)
-	$(BIN)/python -m reportwatch.demo demo/.run
+	$(BIN)/python -m reportwatch.config.demo demo/.run
 	REPORTWATCH_CONFIG=demo/.run/sources.yaml $(BIN)/streamlit run dashboard.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP) lint
 	bash scripts/ensure-chromium
@@ -40,4 +41,5 @@ poll: $(STAMP) bytecode
 	$(BIN)/reportwatch poll --once --verbose
 
 bench: $(STAMP) bytecode
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

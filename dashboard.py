@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from reportwatch.app import current_config, language
-from reportwatch.i18n import t
-from reportwatch.sidebar import carry_params, remember_params
+from reportwatch.ui.app import current_config, language
+from reportwatch.ui.i18n import t
+from reportwatch.ui.sidebar import carry_params, remember_params
 
 st.set_page_config(page_title="reportwatch", page_icon="🔎", layout="wide")
 

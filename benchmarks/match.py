@@ -1,4 +1,4 @@
-"""Throughput of reportwatch.match on one core.
+"""Throughput of reportwatch.match.matcher on one core.
 
 Run:  .venv/bin/python benchmarks/match.py [--n 100000]
 
@@ -6,7 +6,7 @@ Builds N entries (a third each: quality-set items, template-generated news, real
 tests/data/feeds/chinese-real, else more templates), compiles the shipped rules
 plus 500 extra keywords (mixed Chinese/Latin, see extra_keywords), and prints entries/s beside
 the target for:
-  (a) the shipped matcher: Matcher.match is the compiled scanner (reportwatch/_scan.c): one C
+  (a) the shipped matcher: Matcher.match is the compiled scanner (reportwatch/match/_scan.c): one C
       pass per field normalises through a per-character table and walks an Aho-Corasick DFA,
       then answers from the memo of outcomes per set of keywords found; entries it cannot
       normalise character by character, boilerplate to strip and new outcomes go to Python.
@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CHINESE_REAL = ROOT / "tests/data/feeds/chinese-real"
 
-from reportwatch import match as M  # noqa: E402
-from reportwatch.config import TagRule, load_config  # noqa: E402
+from reportwatch.config.settings import TagRule, load_config  # noqa: E402
+from reportwatch.match import matcher as M  # noqa: E402
 
 TARGET = 200_000
 Item = tuple[str, str, list[str]]
@@ -323,7 +323,7 @@ def main() -> None:
         f"({len(extra)} extra), {len(m._keys)} automaton keys, "
         f"compiled in {compile_s * 1000:.0f} ms"
     )
-    assert m._scanner is not None, "reportwatch._scan is not built (pip install -e .)"
+    assert m._scanner is not None, "reportwatch.match._scan is not built (pip install -e .)"
     assert all(m.match(*e) == m.match_python(*e) for e in entries[:20000]), "paths differ"
     matched = sum(1 for e in entries if m.match(*e))
     shipped_only = M.compile_rules(shipped_rules())

@@ -45,7 +45,7 @@ import feedparser
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reportwatch.parse import parse_entries  # noqa: E402
+from reportwatch.feeds.parse import parse_entries  # noqa: E402
 from tests.feedserver import FeedServer, rss  # noqa: E402
 from tests.helpers import write_config  # noqa: E402
 
@@ -93,9 +93,9 @@ def timed_cycle(config: Path) -> float:
 
 def run_one_cycle(config: Path) -> None:
     """The --cycle mode: open the config and store as a worker does, then time one cycle."""
-    from reportwatch.config import load_config
-    from reportwatch.poller import run_cycle
-    from reportwatch.store import open_store
+    from reportwatch.config.settings import load_config
+    from reportwatch.poll.cycle import run_cycle
+    from reportwatch.store.core import open_store
 
     loaded = load_config(config)
     store = open_store(loaded.config.database_url)

@@ -24,9 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reportwatch.match import highlight_spans  # noqa: E402
-from reportwatch.panel import panel_status  # noqa: E402
-from reportwatch.queries import (  # noqa: E402
+from reportwatch.config.reports import load_reports  # noqa: E402
+from reportwatch.match.matcher import highlight_spans  # noqa: E402
+from reportwatch.store.core import open_store  # noqa: E402
+from reportwatch.store.queries import (  # noqa: E402
     count_new,
     data_version,
     fresh_counts,
@@ -36,8 +37,7 @@ from reportwatch.queries import (  # noqa: E402
     source_health,
     tag_counts,
 )
-from reportwatch.reports import load_reports  # noqa: E402
-from reportwatch.store import open_store  # noqa: E402
+from reportwatch.ui.panel import panel_status  # noqa: E402
 from tests.helpers import write_config  # noqa: E402
 
 TAGS = load_reports(ROOT / "reports").reports[0].tags  # the shipped report's tags

@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from reportwatch import explore
-from reportwatch.app import table
-from reportwatch.i18n import t
-from reportwatch.sidebar import bound, day, flag, open_page, writes
-from reportwatch.views import viewer_baseline
+from reportwatch.store import explore
+from reportwatch.ui import explore as explore_view
+from reportwatch.ui.app import table
+from reportwatch.ui.i18n import t
+from reportwatch.ui.sidebar import bound, day, flag, open_page, writes
+from reportwatch.ui.views import viewer_baseline
 
 page = open_page("explorer")
 lang, loaded, side, store = page.lang, page.loaded, page.side, page.store
@@ -55,15 +56,8 @@ filters = explore.Filters(
     text=text.strip(), tags=tuple(side.tags), sources=tuple(picked), start=start, end=end,
     matched_only=not show_all, new_since=baseline if new_only else None,
 )  # fmt: skip
-if st.session_state.get("_ex_filters") != (filters, sort):  # a new view starts at page 1
-    st.session_state["_ex_filters"] = (filters, sort)
-    st.session_state.pop("ex_page", None)
-result = explore.page(store, filters, baseline, tz, sort, st.session_state.get("ex_page", 1))
+result = explore_view.current_page(store, filters, baseline, tz, sort)
 pages, number = result.extra["pages"], result.extra["number"]
-if st.session_state.get("ex_page", 1) != number:  # fewer pages than before: start over
-    st.session_state.pop("ex_page", None)
-    result = explore.page(store, filters, baseline, tz, sort, 1)
-    pages, number = result.extra["pages"], result.extra["number"]
 
 if result.total == 0:
     stored = explore.count(store, explore.Filters(matched_only=False))
@@ -75,7 +69,7 @@ table(
     result.frame,
     {
         "title": st.column_config.TextColumn(t("col_title", lang), width="large"),
-        # Only http(s) links reach this column (explore.frame); the host is the link text.
+        # Only http(s) links reach this column (explore_view.frame); the host is the link text.
         "link": st.column_config.LinkColumn(
             t("col_link", lang), display_text=r"https?://([^/?#]+)"
         ),
@@ -98,8 +92,8 @@ if pages > 1:
 
 def export(kind: str) -> bytes:
     """Built only when the button is clicked (deferred download data)."""
-    df = explore.export_frame(store, filters, baseline, tz, sort)
-    return explore.to_csv_bytes(df) if kind == "csv" else explore.to_json_bytes(df)
+    df = explore_view.export_frame(store, filters, baseline, tz, sort)
+    return explore_view.to_csv_bytes(df) if kind == "csv" else explore_view.to_json_bytes(df)
 
 
 buttons = st.columns([1, 1, 4], vertical_alignment="center")
@@ -111,6 +105,5 @@ buttons[1].download_button(
     t("export_json", lang), data=lambda: export("json"), file_name="reportwatch-entries.json",
     mime="application/json", on_click="ignore", key="export_json", icon="⬇️",
 )  # fmt: skip
-buttons[2].caption(
-    t("export_note", lang, n=min(result.total, explore.EXPORT_LIMIT), limit=explore.EXPORT_LIMIT)
-)
+limit = explore_view.EXPORT_LIMIT
+buttons[2].caption(t("export_note", lang, n=min(result.total, limit), limit=limit))

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from reportwatch.app import current_config, get_reports, language, name_page, show_problems
-from reportwatch.i18n import t
-from reportwatch.views import render_panel, render_report, report_freshness, report_picker
+from reportwatch.ui.app import current_config, get_reports, language, name_page, show_problems
+from reportwatch.ui.i18n import t
+from reportwatch.ui.views import render_panel, render_report, report_freshness, report_picker
 
 lang = language()
 name_page("report", lang)  # the report's title once one is picked

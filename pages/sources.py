@@ -4,14 +4,17 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from reportwatch import analysis, figures
-from reportwatch.app import table
-from reportwatch.i18n import t
-from reportwatch.opml import OpmlError, OpmlFeed, build_opml, host_of, normalise_url, parse_opml
-from reportwatch.queries import source_health
-from reportwatch.safe import escape_markdown
-from reportwatch.sidebar import bound, open_page, writes
-from reportwatch.sourceedit import MergeError, describe, merge_sources, plan, verdict_frame
+from reportwatch.config.opml import OpmlError, OpmlFeed, build_opml, parse_opml
+from reportwatch.config.sources_edit import MergeError, merge_sources
+from reportwatch.store import analysis
+from reportwatch.store.queries import source_health
+from reportwatch.ui import figures, tables
+from reportwatch.ui.app import table
+from reportwatch.ui.i18n import t
+from reportwatch.ui.markdown import escape_markdown
+from reportwatch.ui.sidebar import bound, open_page, writes
+from reportwatch.ui.sources import describe, import_plan, verdict_frame
+from reportwatch.urls import host_of, normalise_url
 
 page = open_page("sources")
 lang, loaded, side, store = page.lang, page.loaded, page.side, page.store
@@ -25,13 +28,13 @@ failing = [s for s in health if s.enabled and s.status == "error"]
 if failing:
     lines = [f"- **{escape_markdown(s.name)}**: {escape_markdown(s.error or '—')}" for s in failing]
     st.warning(t("sources_failing", lang, n=len(failing)) + "\n\n" + "\n".join(lines), icon="⚠️")
-health_table = analysis.health_frame(health, tz, lang)
+health_table = tables.health_frame(health, tz, lang)
 if health_table.empty:
     st.info(t("sources_none", lang))
 else:
     when = lambda key: st.column_config.DatetimeColumn(t(key, lang), format="MM-DD HH:mm:ss")  # noqa: E731
     table(
-        analysis.health_style(health_table),
+        tables.health_style(health_table),
         {
             "name": st.column_config.TextColumn(t("col_name", lang), pinned=True),
             "status": st.column_config.TextColumn(t("col_status", lang)),
@@ -78,12 +81,7 @@ if upload is not None:
         st.error(f"{t('opml_bad', lang)} {escape_markdown(str(exc))}")
         feeds = []
     if feeds:
-        # Host lookups are slow: plan once per file and configuration, not on every rerun.
-        cache_key = (upload.file_id, tuple(configured), allow_private)
-        if st.session_state.get("_opml_plan", (None,))[0] != cache_key:
-            verdicts = plan(feeds, [url for _, url in configured], allow_private)
-            st.session_state["_opml_plan"] = (cache_key, verdicts)
-        verdicts = st.session_state["_opml_plan"][1]
+        verdicts = import_plan(upload.file_id, feeds, configured, allow_private)
         addable = sum(v.ok for v in verdicts)
         st.caption(t("opml_preview", lang, n=len(verdicts), new=addable))
         table(verdict_frame(verdicts, lang))

@@ -5,10 +5,11 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from reportwatch import analysis, figures
-from reportwatch.i18n import t
-from reportwatch.safe import escape_markdown
-from reportwatch.sidebar import bound, explorer_params, open_page, set_param, writes
+from reportwatch.store import analysis
+from reportwatch.ui import figures
+from reportwatch.ui.i18n import t
+from reportwatch.ui.markdown import escape_markdown
+from reportwatch.ui.sidebar import bound, explorer_params, open_page, set_param, writes
 
 page = open_page("trends")
 lang, loaded, side, store = page.lang, page.loaded, page.side, page.store

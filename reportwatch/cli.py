@@ -13,13 +13,10 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from reportwatch import __version__
-from reportwatch.config import ConfigError, LoadedConfig, config_path, load_config
-from reportwatch.dberrors import describe_db_error
+from reportwatch.config.settings import ConfigError, LoadedConfig, config_path, load_config
 from reportwatch.models import FetchResult
-from reportwatch.store import Store, StoreError, open_store
+from reportwatch.store.core import Store, StoreError, open_store
 
 EXIT_CONFIG = 2
 EXIT_STORE = 3
@@ -66,47 +63,38 @@ def _open(args: argparse.Namespace) -> tuple[LoadedConfig, Store]:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from reportwatch.embedded import poller_id
-    from reportwatch.poller import run_cycle
+    from reportwatch.poll.loop import CycleEnd, watch
+    from reportwatch.poll.owner import poller_id
 
     loaded, store = _open(args)
     # The modules and config loaded so far live as long as the process: leave them out of
     # every garbage collection from now on, including the one at exit (~0.3 s otherwise).
     gc.freeze()
-    owner = poller_id()
     stop = threading.Event()
     if args.watch:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    while True:
-        enabled = sum(s.enabled for s in loaded.config.sources)
-        progress = Progress(enabled, args.verbose)
-        failure = None
-        try:
-            report = run_cycle(loaded, store, owner=owner, force=args.once, on_fetched=progress,
-                               trigger="cli")  # fmt: skip
-            if args.watch:  # search-index the cycle's new rows between cycles (not --once:
-                store.index_pending()  # search reads the queue, the next worker indexes it)
-        except SQLAlchemyError as exc:
-            if args.once:
-                raise  # main() turns it into a clear message and exit code 3
-            failure = describe_db_error(exc, loaded.config.database_url)
-        finally:
-            progress.close()
-        if failure:  # a worker outlives a database that is busy or read-only for a while
-            print(f"reportwatch: cycle failed, retrying: {failure}", file=sys.stderr)
-        else:
-            n = len(report.outcomes)
-            seconds = (report.finished - report.started).total_seconds()
-            print(f"polled {n} source(s) in {seconds:.1f}s: {report.new_entries} new entries, "
-                  f"{report.errors} error(s)", file=sys.stderr)  # fmt: skip
-        if args.once or stop.wait(min(loaded.config.poll_interval, 5)):
-            break
-        try:
-            loaded = load_config(args.config)  # pick up edits; keep the last good one if broken
-        except ConfigError as exc:
-            print(f"reportwatch: keeping the last good configuration: {exc}", file=sys.stderr)
-    store.close()
+    first = [loaded]
+
+    def load() -> LoadedConfig:
+        return first.pop() if first else load_config(args.config)
+
+    def ended(end: CycleEnd) -> None:
+        if end.report is None:  # a worker outlives a database busy or read-only for a while
+            what = "keeping the last good configuration" if end.config else "cycle failed, retrying"
+            print(f"reportwatch: {what}: {end.error}", file=sys.stderr)
+            return
+        report = end.report
+        seconds = (report.finished - report.started).total_seconds()
+        print(f"polled {len(report.outcomes)} source(s) in {seconds:.1f}s: "
+              f"{report.new_entries} new entries, {report.errors} error(s)",
+              file=sys.stderr)  # fmt: skip
+
+    try:
+        watch(load, store, stop, owner=poller_id(), once=args.once, trigger="cli",
+              on_fetched=lambda total: Progress(total, args.verbose), on_cycle=ended)  # fmt: skip
+    finally:
+        store.close()
     return 0
 
 
@@ -118,7 +106,7 @@ def _parse_since(text: str | None) -> datetime | None:
 
 
 def cmd_items(args: argparse.Namespace) -> int:
-    from reportwatch.queries import matched_items
+    from reportwatch.store.queries import matched_items
 
     try:
         since = _parse_since(args.since)
@@ -140,7 +128,7 @@ def cmd_items(args: argparse.Namespace) -> int:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
-    from reportwatch.queries import source_health
+    from reportwatch.store.queries import source_health
 
     loaded, store = _open(args)
     store.sync_sources((s.name, s.url, s.enabled) for s in loaded.config.sources)
@@ -164,7 +152,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from reportwatch.poller import build_matcher
+    from reportwatch.poll.cycle import build_matcher
 
     loaded = load_config(args.config)
     matcher = build_matcher(loaded)
@@ -224,8 +212,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_CONFIG)
     except StoreError as exc:
         return _fail(str(exc), EXIT_STORE)
-    except SQLAlchemyError as exc:  # locked, read-only, damaged … after the store opened
-        return _fail(describe_db_error(exc, getattr(args, "database_url", "")), EXIT_STORE)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from reportwatch.config import LoadedConfig, load_config
-from reportwatch.poller import run_cycle
-from reportwatch.store import Store, open_store
+from reportwatch.config.settings import LoadedConfig, load_config
+from reportwatch.poll.cycle import run_cycle
+from reportwatch.store.core import Store, open_store
 from tests.feedserver import FeedServer, rss
 from tests.helpers import item, write_config
 

@@ -11,11 +11,11 @@ from urllib.parse import parse_qs
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from reportwatch.config import load_config
-from reportwatch.opml import build_opml
-from reportwatch.panel import format_baseline
-from reportwatch.poller import run_cycle
-from reportwatch.store import open_store
+from reportwatch.config.opml import build_opml
+from reportwatch.config.settings import load_config
+from reportwatch.poll.cycle import run_cycle
+from reportwatch.store.core import open_store
+from reportwatch.ui.panel import format_baseline
 from tests.analysis_data import fill, recent
 from tests.feedserver import FeedServer, rss
 from tests.helpers import ROOT, write_config

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reportwatch.config import ConfigError, load_config
+from reportwatch.config.settings import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from reportwatch.config import load_config
-from reportwatch.parse import parse_entries, plain_text
-from reportwatch.poller import run_cycle
-from reportwatch.queries import source_health
-from reportwatch.schema import entries
-from reportwatch.schema import sources as source_table
-from reportwatch.store import Store, open_store
+from reportwatch.config.settings import load_config
+from reportwatch.feeds.parse import parse_entries, plain_text
+from reportwatch.poll.cycle import run_cycle
+from reportwatch.store.core import Store, open_store
+from reportwatch.store.queries import source_health
+from reportwatch.store.schema import entries
+from reportwatch.store.schema import sources as source_table
 from tests.corpus import FEEDS, expectations, from_feedparser, runnable
 from tests.feedserver import FeedServer, rss
 from tests.helpers import ROOT, write_config

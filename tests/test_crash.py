@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from reportwatch.poller import PARALLEL_PARSE_MIN
+from reportwatch.poll.cycle import PARALLEL_PARSE_MIN
 from tests.browser import chromium, open_app, streamlit_server
 from tests.feedserver import FeedServer, rss
 from tests.helpers import ROOT, cli, write_config

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from reportwatch import analysis
-from reportwatch.config import load_config
-from reportwatch.demo import main, prepare
-from reportwatch.store import open_store
+from reportwatch.config.demo import main, prepare
+from reportwatch.config.settings import load_config
+from reportwatch.store import analysis
+from reportwatch.store.core import open_store
 from tests.helpers import ROOT, cli
 
 DEMO = ROOT / "demo"
@@ -97,7 +97,7 @@ def test_one_poll_fills_the_trends_default_range(tmp_path: Path) -> None:
     # a day ahead of the clock, so a poll cannot be tested against a made-up `now`.
     out = tmp_path / "run"
     made = subprocess.run(
-        [sys.executable, "-m", "reportwatch.demo", str(out)],
+        [sys.executable, "-m", "reportwatch.config.demo", str(out)],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
@@ -139,9 +139,9 @@ def test_a_folder_it_did_not_make_is_never_wiped(
     keep.write_text("mine", encoding="utf-8")
     assert main([str(tmp_path)]) == 2
     assert keep.read_text(encoding="utf-8") == "mine"
-    assert "not made by reportwatch.demo" in capsys.readouterr().err
-    # Nor the folder holding the demo (`python -m reportwatch.demo .` from the repo root), even
-    # one that looks like an earlier copy. On a copy of demo/: a bug here must not cost the repo.
+    assert "not made by reportwatch.config.demo" in capsys.readouterr().err
+    # Nor the folder holding the demo (`python -m reportwatch.config.demo .` from the repo root),
+    # even one that looks like an earlier copy. On a copy of demo/: a bug must not cost the repo.
     outer = tmp_path / "outer"
     shutil.copytree(DEMO, outer / "demo", ignore=shutil.ignore_patterns(".run", "*.db*"))
     (outer / ".reportwatch-demo").touch()

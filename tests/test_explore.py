@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, delete, insert, update
 
-from reportwatch import explore
-from reportwatch.explore import Filters
-from reportwatch.schema import MIGRATIONS, entries, meta, sources
-from reportwatch.store import open_store
+from reportwatch.store import explore
+from reportwatch.store.core import open_store
+from reportwatch.store.explore import Filters
+from reportwatch.store.schema import MIGRATIONS, entries, meta, sources
+from reportwatch.ui import explore as explore_view
 from tests.analysis_data import fill
 from tests.feedserver import FeedServer
 
@@ -139,10 +140,10 @@ def test_sorting_and_paging(store) -> None:
     newest = titles(store, f)
     assert titles(store, f, "oldest") == newest[::-1]
     assert titles(store, f, "nonsense") == newest
-    page = explore.page(store, f, None, TZ, "newest", number=2, size=3)
+    page = explore_view.page(store, f, None, TZ, "newest", number=2, size=3)
     assert page.total == 4 and page.extra == {"pages": 2, "number": 2}
     assert page.frame["title"].tolist() == newest[3:]
-    assert explore.page(store, f, None, TZ, "newest", number=99, size=3).extra["number"] == 2
+    assert explore_view.page(store, f, None, TZ, "newest", number=99, size=3).extra["number"] == 2
 
 
 def test_frame_shows_only_safe_links_and_flags_new() -> None:
@@ -150,17 +151,17 @@ def test_frame_shows_only_safe_links_and_flags_new() -> None:
     row = {"title": "x", "source": "s", "tags": ["t"], "published": None, "first_seen": now,
            "matched": True, "summary": ""}  # fmt: skip
     found = [dict(row, link="javascript:alert(1)"), dict(row, link="https://ok.example/1")]
-    df = explore.frame(found, now - timedelta(minutes=1), TZ)
+    df = explore_view.frame(found, now - timedelta(minutes=1), TZ)
     assert df["link"].isna().tolist() == [True, False]
     assert df["link"][1] == "https://ok.example/1"
     assert df["new"].tolist() == [True, True]
     assert str(df["first_seen"].dt.tz) == TZ
-    assert explore.frame([], None, TZ).columns.tolist() == explore.COLUMNS
+    assert explore_view.frame([], None, TZ).columns.tolist() == explore_view.COLUMNS
 
 
 def test_csv_export_has_bom_and_chinese_and_defuses_formulas(store) -> None:
-    df = explore.export_frame(store, Filters(), None, TZ, "newest")
-    data = explore.to_csv_bytes(df)
+    df = explore_view.export_frame(store, Filters(), None, TZ, "newest")
+    data = explore_view.to_csv_bytes(df)
     assert data.startswith(b"\xef\xbb\xbf")
     text = data.decode("utf-8-sig")
     assert "微信视频号小店推出新规" in text and "视频号电商" in text
@@ -171,13 +172,13 @@ def test_csv_export_has_bom_and_chinese_and_defuses_formulas(store) -> None:
 
 
 def test_json_export(store) -> None:
-    df = explore.export_frame(store, Filters(tags=("腾讯",)), None, TZ, "newest")
-    records = json.loads(explore.to_json_bytes(df).decode("utf-8"))
+    df = explore_view.export_frame(store, Filters(tags=("腾讯",)), None, TZ, "newest")
+    records = json.loads(explore_view.to_json_bytes(df).decode("utf-8"))
     assert records[0]["title"] == "腾讯发布财报" and records[0]["tags"] == ["腾讯"]
     assert records[0]["published"].endswith("+08:00")
-    assert "腾讯发布财报".encode() in explore.to_json_bytes(df)  # not \u-escaped
+    assert "腾讯发布财报".encode() in explore_view.to_json_bytes(df)  # not \u-escaped
 
 
 def test_export_is_capped(store) -> None:
-    df = explore.export_frame(store, Filters(matched_only=False), None, TZ, "newest", limit=2)
+    df = explore_view.export_frame(store, Filters(matched_only=False), None, TZ, "newest", limit=2)
     assert len(df) == 2

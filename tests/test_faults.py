@@ -9,9 +9,9 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from reportwatch.config import load_config
-from reportwatch.queries import matched_items, source_health
-from reportwatch.store import open_store
+from reportwatch.config.settings import load_config
+from reportwatch.store.core import open_store
+from reportwatch.store.queries import matched_items, source_health
 from tests.faults import black_hole, fault_errors, serve_faults
 from tests.feedserver import FeedServer
 from tests.helpers import ROOT, TENCENT, cli, json_lines, write_config
@@ -25,7 +25,7 @@ FAULTS = fault_errors(TIMEOUT, MAX_BYTES)
 # Runs `reportwatch poll --once` in this process and reports its peak RSS growth and duration.
 MEASURE = """
 import json, resource, sys, time
-import reportwatch.cli, reportwatch.poller  # imports are the baseline, not the growth
+import reportwatch.cli, reportwatch.poll.cycle  # imports are the baseline, not the growth
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.monotonic()
 code = reportwatch.cli.main(sys.argv[1:])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reportwatch.fetch import (
+from reportwatch.feeds.fetch import (
     FetchRequest,
     FetchSettings,
     backoff_seconds,

@@ -13,9 +13,10 @@ import plotly.graph_objects as go
 import pytest
 from sqlalchemy import select
 
-from reportwatch import analysis, figures
-from reportwatch.queries import source_health
-from reportwatch.schema import matches
+from reportwatch.store import analysis
+from reportwatch.store.queries import source_health
+from reportwatch.store.schema import matches
+from reportwatch.ui import figures, tables
 from tests.analysis_data import fill
 from tests.feedserver import FeedServer
 
@@ -146,10 +147,10 @@ def test_run_history_and_health_frame(filled) -> None:
     runs = analysis.run_history(store, datetime.now(UTC) - timedelta(days=1))
     assert len(runs) == 1 and runs["errors"][0] == 1 and runs["new_entries"][0] == 4
     assert runs["duration"][0] >= 0
-    health = analysis.health_frame(source_health(store, include_disabled=True), TZ, "zh")
+    health = tables.health_frame(source_health(store, include_disabled=True), TZ, "zh")
     bad = health[health["name"] == "坏源"].iloc[0]
     assert bad["state"] == "error" and "HTTP 500" in bad["error"] and bad["failures"] == 1
     assert "失败" in bad["status"]
-    styled = analysis.health_style(health).to_html()
+    styled = tables.health_style(health).to_html()
     assert "#fce8e6" in styled  # the failing row's status is coloured
-    assert "state" not in analysis.health_style(health).data.columns
+    assert "state" not in tables.health_style(health).data.columns

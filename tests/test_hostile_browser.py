@@ -114,7 +114,7 @@ def check_inert(page: Page, where: str) -> None:
 
 def visible_text(page: Page) -> str:
     """The page's text, whitespace collapsed, without the invisible word joiners that keep
-    bare URLs and addresses from turning into links (reportwatch.safe)."""
+    bare URLs and addresses from turning into links (reportwatch.ui.markdown)."""
     return " ".join(page.locator("body").inner_text().replace("\u2060", "").split())
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from reportwatch.config import ConfigError, load_config
+from reportwatch.config.settings import ConfigError, load_config
 from tests.helpers import ROOT, write_config
 
 GOOD_SOURCE = "sources:\n  - {name: 虎嗅, url: 'https://www.huxiu.com/rss/0.xml'}\n"

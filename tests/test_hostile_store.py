@@ -22,9 +22,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from reportwatch.config import load_config
-from reportwatch.poller import run_cycle
-from reportwatch.store import open_store
+from reportwatch.config.settings import load_config
+from reportwatch.poll.cycle import run_cycle
+from reportwatch.store.core import open_store
 from tests.feedserver import FeedServer, rss
 from tests.helpers import ROOT, SHOP, TENCENT, write_config
 

@@ -1,4 +1,4 @@
-"""reportwatch.safe: feed text becomes Markdown that shows exactly that text and nothing live.
+"""reportwatch.ui.markdown: feed text becomes Markdown that shows exactly that text, nothing live.
 (The same payloads are checked in a real browser in tests/test_hostile_browser.py.)"""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reportwatch.safe import escape_markdown, highlight, is_safe_link, markdown_link
+from reportwatch.ui.markdown import escape_markdown, highlight, markdown_link
+from reportwatch.urls import is_web_url as is_safe_link
 
 WORD_JOINER = "\u2060"
 

@@ -1,4 +1,4 @@
-"""reportwatch.match: rule forms, normalisation, boilerplate, fingerprint, spans, quality."""
+"""The matcher: rule forms, normalisation, boilerplate, fingerprint, spans, quality."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reportwatch.boilerplate import strip_boilerplate
-from reportwatch.config import TagRule, load_config
-from reportwatch.match import (
+from reportwatch.config.settings import TagRule, load_config
+from reportwatch.match.boilerplate import strip_boilerplate
+from reportwatch.match.matcher import (
     Hit,
     compile_rules,
     highlight_spans,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, insert, inspect
 
-from reportwatch.schema import MIGRATIONS, meta, metadata
-from reportwatch.store import Store, _with_driver, open_store
+from reportwatch.store.core import Store, _with_driver, open_store
+from reportwatch.store.schema import MIGRATIONS, meta, metadata
 from tests.helpers import at_once, cli, dashboard_text, write_config
 
 OPENERS = 6

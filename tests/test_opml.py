@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reportwatch.opml import OpmlError, OpmlFeed, build_opml, dedupe, parse_opml
+from reportwatch.config.opml import OpmlError, OpmlFeed, build_opml, dedupe, parse_opml
 
 READER_EXPORT = """<?xml version="1.0" encoding="UTF-8"?>
 <opml version="1.0">

@@ -17,16 +17,18 @@ from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Dataframe
 
-from reportwatch import analysis, explore
-from reportwatch.analysis import RANGES, RangeHint, fitting_range, range_hint
-from reportwatch.app import MISSING
-from reportwatch.config import load_config
-from reportwatch.i18n import page_title
-from reportwatch.opml import build_opml
-from reportwatch.panel import tab_title
-from reportwatch.poller import run_cycle
-from reportwatch.queries import source_health
-from reportwatch.store import Store, open_store
+from reportwatch.config.opml import build_opml
+from reportwatch.config.settings import load_config
+from reportwatch.poll.cycle import run_cycle
+from reportwatch.store import explore
+from reportwatch.store.analysis import RANGES, RangeHint, fitting_range, range_hint
+from reportwatch.store.core import Store, open_store
+from reportwatch.store.queries import source_health
+from reportwatch.ui import explore as explore_view
+from reportwatch.ui import tables
+from reportwatch.ui.app import MISSING
+from reportwatch.ui.i18n import page_title
+from reportwatch.ui.panel import tab_title
 from tests.analysis_data import recent
 from tests.browser import chromium, open_app, streamlit_server
 from tests.feedserver import FeedServer, rss
@@ -137,8 +139,8 @@ def test_no_table_on_any_page_shows_none_nan_or_nat(mixed, feed_server: FeedServ
 
 def test_explorer_frame_and_health_frame_hold_no_none_text(mixed) -> None:
     found = explore.rows(mixed, explore.Filters(matched_only=False), limit=10)
-    frame = explore.frame(found, None, "Asia/Shanghai")
-    health = analysis.health_frame(source_health(mixed, True), "Asia/Shanghai", "zh")
+    frame = explore_view.frame(found, None, "Asia/Shanghai")
+    health = tables.health_frame(source_health(mixed, True), "Asia/Shanghai", "zh")
     for df, text_columns in [(frame, ["title", "source", "summary"]),
                              (health, ["name", "status", "error", "url"])]:  # fmt: skip
         assert all(isinstance(v, str) for column in text_columns for v in df[column])

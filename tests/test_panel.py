@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reportwatch.panel import (
+from reportwatch.store.queries import SourceHealth
+from reportwatch.ui.markdown import escape_markdown, highlight, markdown_link
+from reportwatch.ui.panel import (
     format_baseline,
     local_time,
     panel_status,
     parse_baseline,
     relative_time,
 )
-from reportwatch.queries import SourceHealth
-from reportwatch.safe import escape_markdown, highlight, markdown_link
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from reportwatch.config import load_config
-from reportwatch.panel import format_baseline
-from reportwatch.poller import run_cycle
-from reportwatch.schema import sources
-from reportwatch.store import open_store
+from reportwatch.config.settings import load_config
+from reportwatch.poll.cycle import run_cycle
+from reportwatch.store.core import open_store
+from reportwatch.store.schema import sources
+from reportwatch.ui.panel import format_baseline
 from tests.feedserver import FeedServer, rss
 from tests.helpers import APPLE, ROOT, SHOP, TENCENT, write_config
 

@@ -1,4 +1,4 @@
-"""Tests for reportwatch.parse against real-world feeds (tests/data/feeds) and synthetic feeds."""
+"""reportwatch.feeds.parse against real-world feeds (tests/data/feeds) and synthetic feeds."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reportwatch import parse as parse_mod
+from reportwatch.feeds import parse as parse_mod
+from reportwatch.feeds.parse import parse_entries, plain_text
 from reportwatch.models import ParsedFeed
-from reportwatch.parse import normalise_link, parse_entries, plain_text, safe_link
+from reportwatch.urls import normalise_link, safe_link
 from tests.corpus import LOCAL_FEEDS as FEEDS
 
 

@@ -12,9 +12,10 @@ from typing import Any
 import feedparser
 import pytest
 
-from reportwatch import parse as parse_mod
+from reportwatch.feeds import parse as parse_mod
+from reportwatch.feeds.parse import parse_entries, plain_text
 from reportwatch.models import ParsedFeed
-from reportwatch.parse import normalise_link, parse_entries, plain_text, safe_link
+from reportwatch.urls import normalise_link, safe_link
 from tests.corpus import (
     CORPUS,
     FEEDS,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from reportwatch.feeds.parse import parse_job
+from reportwatch.feeds.parsepool import ParsePool, WorkerDied
 from reportwatch.models import ParsedFeed
-from reportwatch.parse import parse_job
-from reportwatch.parsepool import ParsePool, WorkerDied
-from reportwatch.poller import ParseQueue
+from reportwatch.poll.cycle import ParseQueue
 from tests.feedserver import rss
 from tests.helpers import APPLE, SHOP, TENCENT
 
@@ -75,7 +75,7 @@ def test_parse_queue_parses_here_when_workers_cannot_start(
         raise OSError("Resource temporarily unavailable")
 
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    monkeypatch.setattr("reportwatch.parsepool.ParsePool", no_processes)
+    monkeypatch.setattr("reportwatch.feeds.parsepool.ParsePool", no_processes)
     queue_ = ParseQueue(expected=100)
     queue_.submit("news", job(rss([TENCENT])))
     assert queue_.pool is None and not queue_.parallel

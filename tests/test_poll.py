@@ -9,11 +9,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from reportwatch.config import load_config
-from reportwatch.poller import build_matcher, run_cycle
-from reportwatch.queries import matched_items, source_health
-from reportwatch.schema import entries
-from reportwatch.store import open_store
+from reportwatch.config.settings import load_config
+from reportwatch.poll.cycle import build_matcher, run_cycle
+from reportwatch.store.core import open_store
+from reportwatch.store.queries import matched_items, source_health
+from reportwatch.store.schema import entries
 from tests.feedserver import FeedServer, rss
 from tests.helpers import APPLE, TENCENT, at_once, cli, json_lines, write_config
 
@@ -247,7 +247,7 @@ def test_a_long_host_name_still_takes_leases(
     import subprocess
     import sys
 
-    from reportwatch.embedded import owner_is_dead, poller_id
+    from reportwatch.poll.owner import owner_is_dead, poller_id
 
     monkeypatch.setattr(socket, "gethostname", lambda: "analyst-workstation-" + "x" * 80)
     feed_server.set_feed("/feed.xml", rss([TENCENT]))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reportwatch.reports import (
+from reportwatch.config.reports import (
     ReportError,
     ReportLoadError,
     Section,

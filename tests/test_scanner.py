@@ -1,4 +1,4 @@
-"""The compiled scanner (reportwatch/_scan.c) gives exactly what the Python matcher gives.
+"""The compiled scanner (reportwatch/match/_scan.c) gives exactly what the Python matcher gives.
 
 Analysts see the same tags whichever path matched an entry: the scanner's answers are
 compared with Matcher.match_python on the quality set, real feeds, every BMP character and
@@ -20,12 +20,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reportwatch import boilerplate, scanner
-from reportwatch.config import TagRule, load_config
-from reportwatch.match import (
-    compile_rules,
-    normalise,
-)
+from reportwatch.config.settings import TagRule, load_config
+from reportwatch.match import boilerplate, scanner
+from reportwatch.match.matcher import compile_rules, normalise
 from tests.corpus import LOCAL_FEEDS
 
 ROOT = Path(__file__).resolve().parents[1]

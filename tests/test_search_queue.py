@@ -11,12 +11,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, delete, insert, text, update
 
-from reportwatch import explore
-from reportwatch.config import load_config
-from reportwatch.embedded import EmbeddedPoller
-from reportwatch.explore import Filters
-from reportwatch.schema import MIGRATIONS, entries, meta, sources
-from reportwatch.store import Store, open_store
+from reportwatch.config.settings import load_config
+from reportwatch.poll.loop import EmbeddedPoller
+from reportwatch.store import explore
+from reportwatch.store.core import Store, open_store
+from reportwatch.store.explore import Filters
+from reportwatch.store.schema import MIGRATIONS, entries, meta, sources
 from tests.feedserver import FeedServer, rss
 from tests.helpers import APPLE, ROOT, SHOP, TENCENT, cli, item, write_config
 

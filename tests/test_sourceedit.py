@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from reportwatch.config import load_config, parse_config
-from reportwatch.opml import OpmlFeed
-from reportwatch.sourceedit import MergeError, check_url, merge_sources, plan
-from reportwatch.yamledit import append_sources
+from reportwatch.config.opml import OpmlFeed
+from reportwatch.config.settings import load_config, parse_config
+from reportwatch.config.sources_edit import MergeError, merge_sources, plan
+from reportwatch.config.yamledit import append_sources
+from reportwatch.urls import check_url
 from tests.helpers import ROOT
 
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from reportwatch import writes
-from reportwatch.config import load_config
-from reportwatch.poller import run_cycle
-from reportwatch.queries import matched_items
-from reportwatch.schema import entries, matches, sources
-from reportwatch.store import Store, open_store
+from reportwatch.config.settings import load_config
+from reportwatch.poll.cycle import run_cycle
+from reportwatch.store import writes
+from reportwatch.store.core import Store, open_store
+from reportwatch.store.queries import matched_items
+from reportwatch.store.schema import entries, matches, sources
 from tests.feedserver import FeedServer, rss
 from tests.helpers import APPLE, SHOP, TENCENT, item, write_config
 
