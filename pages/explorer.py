@@ -16,7 +16,7 @@ params = st.query_params
 baseline = viewer_baseline()
 
 st.title(t("page_explorer", lang), anchor=False)
-top = st.columns([4, 1, 1], vertical_alignment="bottom")
+top = st.columns([4, 1, 1, 1], vertical_alignment="bottom")
 bound("ex_q", params.get("q", ""))
 text = top[0].text_input(
     t("search", lang), key="ex_q", on_change=writes("q", "ex_q"),
@@ -28,6 +28,10 @@ show_all = top[1].toggle(
 )
 bound("ex_new", params.get("new") == "1")
 new_only = top[2].toggle(t("new_only", lang), key="ex_new", on_change=writes("new", "ex_new", flag))
+bound("ex_copies", params.get("copies") == "1")
+every_copy = top[3].toggle(
+    t("copies_toggle", lang), key="ex_copies", on_change=writes("copies", "ex_copies", flag)
+)
 
 row = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
 names = explore.source_names(store)
@@ -54,7 +58,7 @@ sort = row[3].selectbox(
 start, end = explore.day_bounds(first, last, tz)
 filters = explore.Filters(
     text=text.strip(), tags=tuple(side.tags), sources=tuple(picked), start=start, end=end,
-    matched_only=not show_all, new_since=baseline if new_only else None,
+    matched_only=not show_all, new_since=baseline if new_only else None, copies=every_copy,
 )  # fmt: skip
 result = explore_view.current_page(store, filters, baseline, tz, sort)
 pages, number = result.extra["pages"], result.extra["number"]
@@ -74,6 +78,7 @@ table(
             t("col_link", lang), display_text=r"https?://([^/?#]+)"
         ),
         "source": st.column_config.TextColumn(t("col_source", lang)),
+        "also": st.column_config.ListColumn(t("col_also", lang)),
         "tags": st.column_config.ListColumn(t("col_tags", lang)),
         "published": st.column_config.DatetimeColumn(
             t("col_published", lang), format="YYYY-MM-DD HH:mm"
@@ -84,6 +89,7 @@ table(
         "new": st.column_config.CheckboxColumn(t("col_new", lang)),
         "matched": st.column_config.CheckboxColumn(t("col_matched", lang)),
         "summary": st.column_config.TextColumn(t("col_summary", lang), width="large"),
+        "story": None,  # kept for the exports, not shown
     },
 )
 if pages > 1:

@@ -12,11 +12,15 @@ import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from reportwatch import __version__
 from reportwatch.config.settings import ConfigError, LoadedConfig, config_path, load_config
 from reportwatch.models import FetchResult
 from reportwatch.store.core import Store, StoreError, open_store
+
+if TYPE_CHECKING:
+    from reportwatch.store.queries import Item
 
 EXIT_CONFIG = 2
 EXIT_STORE = 3
@@ -114,17 +118,36 @@ def cmd_items(args: argparse.Namespace) -> int:
         return _fail(f"--since expects an ISO date or time, got {args.since!r}", EXIT_CONFIG)
     _, store = _open(args)
     items = matched_items(store, tags=args.tag or (), since=since, limit=args.limit)
+    rows = [row for item in items for row in _item_rows(item, args.all_copies)]
     if args.format == "csv":
         writer = csv.writer(sys.stdout)
-        columns = ["source", "key", "title", "link", "published", "first_seen", "tags"]
+        columns = ["source", "key", "title", "link", "published", "first_seen", "tags", "story"]
+        if not args.all_copies:
+            columns += ["sources", "links"]
         writer.writerow(columns)
-        for item in items:
-            row = item.as_dict()
-            writer.writerow([*(row[c] for c in columns[:-1]), " ".join(item.tags)])
+        for row in rows:
+            writer.writerow([" ".join(v) if isinstance(v, list) else v
+                             for v in (row[c] for c in columns)])  # fmt: skip
     else:
-        for item in items:
-            print(json.dumps(item.as_dict(), ensure_ascii=False))
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
     return 0
+
+
+def _item_rows(item: Item, all_copies: bool) -> list[dict[str, object]]:
+    """One row a story, or with --all-copies one row a copy (first seen first), each with its
+    story's id and tags."""
+    story = item.as_dict()
+    if not all_copies:
+        return [story]
+    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    rows = [{k: story[k] for k in ("story", "source", "key", "title", "link", "published",
+                                   "first_seen", "tags", "summary")}]  # fmt: skip
+    for c in item.others:
+        rows.append({"story": item.story, "source": c.source, "key": c.key, "title": c.title,
+                     "link": c.link, "published": iso(c.published),
+                     "first_seen": iso(c.first_seen), "tags": item.tags})  # fmt: skip
+    return rows
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
@@ -180,9 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     poll.add_argument("-v", "--verbose", action="store_true", help="one line per source")
     poll.set_defaults(func=cmd_poll)
 
-    items = sub.add_parser("items", parents=[common], help="print matched entries")
+    items = sub.add_parser("items", parents=[common], help="print matched stories")
     items.add_argument("--tag", action="append", help="only this tag (repeatable)")
-    items.add_argument("--since", help="only entries first seen at or after this ISO time")
+    items.add_argument("--since", help="only stories first seen at or after this ISO time")
+    items.add_argument(
+        "--all-copies",
+        action="store_true",
+        help="one line per copy (each feed's item) instead of one per story",
+    )
     items.add_argument("--format", choices=["json", "csv"], default="json")
     items.add_argument("--limit", type=int, default=None)
     items.set_defaults(func=cmd_items)

@@ -71,3 +71,34 @@ def test_new_matching_item_appears_live_flagged_new_and_survives_reload(
         card.wait_for(timeout=30_000)
         assert card.get_by_text("新", exact=True).count() >= 1
         assert page.get_by_text("苹果发布新款平板").count() == 0
+
+
+def test_a_story_from_two_feeds_is_one_card_with_also_links(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    title = "腾讯宣布视频号小店升级为微信小店"
+    feed_server.set_feed(
+        "/huxiu.xml", rss([dict(ITEM, title=title, link="https://huxiu.example/1")])
+    )
+    feed_server.set_feed("/36kr.xml", rss([dict(ITEM, guid="k1", title=title,
+                                                 link="https://36kr.example/p/1")]))  # fmt: skip
+    config = write_config(
+        tmp_path,
+        [
+            {"name": "虎嗅", "url": feed_server.url("/huxiu.xml")},
+            {"name": "36氪", "url": feed_server.url("/36kr.xml")},
+        ],  # fmt: skip
+        poll_interval=5,
+    )
+    with streamlit_server(config) as base, chromium() as browser:
+        page = open_app(browser, base + "/")
+        card = card_of(page, title)
+        card.wait_for(timeout=30_000)
+        card.get_by_text("另见").first.wait_for(timeout=30_000)  # once both feeds are stored
+        assert page.get_by_text(title).count() == 1  # one card, not two
+        # The card links its own copy (the title) and the other feed's (its source's name).
+        hrefs = {card.get_by_role("link").nth(i).get_attribute("href") for i in range(2)}
+        assert hrefs == {"https://huxiu.example/1", "https://36kr.example/p/1"}
+        names = {"虎嗅", "36氪"}
+        assert sum(card.get_by_role("link", name=n, exact=True).count() for n in names) == 1
+        page.screenshot(path=str(tmp_path / "also.png"), full_page=True)

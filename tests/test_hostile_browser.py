@@ -57,7 +57,7 @@ def hostile_feed(titles: list[str], beacon: str) -> bytes:
     links = [
         "javascript:alert('x')",
         "data:text/html,<script>alert(1)</script>",
-        "https://ok.example/",
+        "https://ok.example/{i}",  # each its own story: one link would make them one
     ]
     out = [
         '<?xml version="1.0" encoding="utf-8"?>',
@@ -70,7 +70,7 @@ def hostile_feed(titles: list[str], beacon: str) -> bytes:
             "<entry>",
             f'<title type="text">{escape(title)}</title>',
             f"<id>urn:hostile:{i}</id>",
-            f"<link href={quoteattr(links[i % len(links)])}/>",
+            f"<link href={quoteattr(links[i % len(links)].format(i=i))}/>",
             f"<updated>2025-11-25T0{i}:00:00Z</updated>",
             f'<summary type="text">{escape(summary)}</summary>',
             f"<author><name>{escape(f'<img src=x onerror=alert(1)>{MARK}a')}</name></author>",

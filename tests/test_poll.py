@@ -18,6 +18,11 @@ from tests.feedserver import FeedServer, rss
 from tests.helpers import APPLE, TENCENT, at_once, cli, json_lines, write_config
 
 
+def distinct_words(n: int) -> str:
+    """Eight CJK characters that no other n shares in order: headlines of different stories."""
+    return "".join(chr(0x4E00 + (n * 7919 + k * 104729) % 20000) for k in range(8))
+
+
 def sources_by_name(config: Path) -> dict[str, dict[str, object]]:
     result = cli("sources", "--format", "json", config=config)
     assert result.returncode == 0, result.stderr
@@ -167,8 +172,9 @@ def test_two_pollers_at_once_never_fetch_a_source_twice(
     feed_server: FeedServer, tmp_path: Path, database_url: str
 ):
     names = [f"feed{i}" for i in range(12)]
-    for name in names:
-        item = dict(TENCENT, guid=f"{name}-1", link=f"https://news.example/{name}")
+    for n, name in enumerate(names):  # twelve different stories, one a feed
+        title = f"{distinct_words(n)}财报"
+        item = dict(TENCENT, guid=f"{name}-1", link=f"https://news.example/{name}", title=title)
         feed_server.set_feed(f"/{name}.xml", rss([item]), delay=0.2)
     config = write_config(
         tmp_path,
@@ -267,7 +273,8 @@ def test_two_pollers_re_match_a_changed_rule_at_once(
 ) -> None:
     """After a rule change, every poller that starts re-matches the stored entries: doing it
     at the same moment must neither fail nor leave a match twice."""
-    items = [dict(TENCENT, guid=f"t{i}", link=f"https://news.example/t{i}") for i in range(400)]
+    items = [dict(TENCENT, guid=f"t{i}", link=f"https://news.example/t{i}",
+                  title=f"{distinct_words(i)}财报") for i in range(400)]  # fmt: skip
     feed_server.set_feed("/feed.xml", rss(items))
     listed = [{"name": "news", "url": feed_server.url("/feed.xml")}]
     config = write_config(tmp_path, listed, tags={"腾讯": {"any": ["Tencent"]}},

@@ -322,3 +322,8 @@ def test_no_database_ui_or_network_libraries() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_one_boilerplate_summary_does_not_make_different_headlines_one_event() -> None:
+    boilerplate = "点击阅读全文。本文来自微信公众号，转载请联系作者。"
+    assert not same_event("苹果发布新款iPhone", boilerplate, "腾讯会议推出新功能", boilerplate)

@@ -29,7 +29,7 @@ import re
 import unicodedata
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -401,6 +401,14 @@ def _similarity(shared: int, size_a: int, size_b: int) -> float | None:
     return None
 
 
+def _related(shared: int, size_a: int, size_b: int) -> bool:
+    """Titles alike enough that their summaries may decide: half the title thresholds."""
+    return bool(shared) and (
+        shared / (size_a + size_b - shared) >= JACCARD / 2
+        or (shared / min(size_a, size_b) >= CONTAINMENT / 2 and shared >= MIN_SHARED // 2)
+    )
+
+
 def _same_amount(x: str, y: str) -> bool:
     if x == y:
         return True
@@ -534,7 +542,9 @@ def _score(a: _Doc, b: _Doc, b_set: frozenset[str]) -> float | None:
         return 2.0  # the same headline (a feed's republished item, a syndicated copy)
     shared = b_set.intersection(_split(a.shingles))
     score = _similarity(len(shared), a.size, b.size)
-    if score is None and a.extra and b.extra:  # the summaries can show what titles do not
+    if score is None and a.extra and b.extra and _related(len(shared), a.size, b.size):
+        # The summaries can show what related titles do not. Only for related titles: a feed
+        # whose summaries are all one boilerplate line must not make its items one story.
         extra_a, extra_b = _split(a.extra), frozenset(_split(b.extra))
         score = _similarity(len(extra_b.intersection(extra_a)), len(extra_a), len(extra_b))
     if score is None:
@@ -616,6 +626,9 @@ class StoryIndex:
         self._df: defaultdict[str, int] = defaultdict(int)
         self._df_size = 0  # len(_df) when its zeros were last dropped
         self._last: _Query | None = None  # a poller calls find() and then add() for one item
+
+    def __contains__(self, story_id: object) -> bool:
+        return story_id in self._docs
 
     def __len__(self) -> int:
         return len(self._docs)
@@ -783,13 +796,19 @@ class StoryIndex:
                     break
         return out
 
-    def find(self, title: str, summary: str, when: datetime) -> int | None:
-        """The earlier story this item re-reports (verified by same_event), best first; None."""
+    def find(
+        self, title: str, summary: str, when: datetime,
+        skip: Callable[[int], bool] | None = None,
+    ) -> int | None:  # fmt: skip
+        """The earlier story this item re-reports (verified by same_event), best first; None.
+        `skip`: stories not to consider (e.g. those of the item's own feed)."""
         query = self._query(title, summary or "")
         ts = _timestamp(when)
         best: tuple[float, float, int] | None = None
         docs = self._docs
         for story_id, story_ts in self._candidates(query.rarest, ts):
+            if skip is not None and skip(story_id):
+                continue
             score = _score(docs[story_id], query.doc, query.shingles)
             if score is not None:
                 key = (score, -abs(story_ts - ts), story_id)

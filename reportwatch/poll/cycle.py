@@ -17,6 +17,7 @@ from reportwatch.config.settings import LoadedConfig, SourceConfig
 from reportwatch.feeds.fetch import FetchRequest, FetchSettings, backoff_seconds, fetch_all
 from reportwatch.models import FetchResult, ParsedFeed
 from reportwatch.poll.owner import owner_is_dead, poller_id
+from reportwatch.poll.stories import Stories, stories_for
 from reportwatch.store.core import SourceRow, SourceUpdate, Store
 
 if TYPE_CHECKING:  # imported where used: a cycle of 304s needs no parser or process pool,
@@ -201,6 +202,7 @@ def run_cycle(
         # requests are on the network: this CPU work no longer delays them.
         matcher = matcher or build_matcher(loaded)
         report.rematched = store.rematch_if_changed(matcher)
+        stories = stories_for(store, report.started)
         # Each result is stored on its own (one short transaction per source). Saving the
         # 304s already waiting in one transaction would not help: measured, 300 304s took
         # as long to fetch with storing switched off (0.81 s either way); each costs ~0.2 ms,
@@ -208,14 +210,14 @@ def run_cycle(
         while (result := arrived.get()) is not None:
             feed = queue_.result(result.name)
             source, cfg = by_claim[result.name], by_name.get(result.name)
-            outcome = _store_one(loaded, store, source, cfg, result, feed, hashes, matcher)
+            outcome = _store_one(loaded, store, source, cfg, result, feed, hashes, matcher, stories)
             report.outcomes.append(outcome)
             stored.add(result.name)
         for source in claimed:
             if source.name not in stored:  # the fetcher died before this one: retry next cycle
                 lost = FetchResult(source.name, source.url, "error", error="fetch did not complete")
                 cfg = by_name.get(source.name)
-                outcome = _store_one(loaded, store, source, cfg, lost, None, {}, matcher)
+                outcome = _store_one(loaded, store, source, cfg, lost, None, {}, matcher, stories)
                 report.outcomes.append(outcome)
     finally:
         fetcher.join()
@@ -249,6 +251,7 @@ def _store_one(
     feed: ParsedFeed | None,
     hashes: dict[str, str],
     matcher: Matcher,
+    stories: Stories,
 ) -> SourceOutcome:
     interval = (cfg.interval if cfg and cfg.interval else None) or loaded.config.poll_interval
     error = (feed.error or "not a feed") if feed is not None and not feed.is_feed else None
@@ -272,7 +275,7 @@ def _store_one(
             body_hash=hashes.get(source.name) if not error else None,
             error=error,
         )
-        outcome.new_entries = store.save_result(update, matcher)
+        outcome.new_entries = store.save_result(update, matcher, stories)
     except Exception as exc:  # one source's storage problem must not end the cycle
         log.exception("storing %s failed", source.name)
         outcome.status, outcome.error = "error", f"could not store entries: {exc}"

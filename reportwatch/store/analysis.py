@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, func, select
 
 from reportwatch.store.core import Store
-from reportwatch.store.queries import storable
+from reportwatch.store.queries import MATCH_STORY, storable
 from reportwatch.store.schema import entries, matches, poll_runs, sources
 
 Bucket = Literal["day", "hour"]
@@ -81,10 +81,11 @@ def tag_series(
     store: Store, start: datetime, end: datetime, bucket: Bucket, tz: str,
     tags: Sequence[str] = (),
 ) -> pd.DataFrame:  # fmt: skip
-    """Matches per tag per bucket, by published time (else first seen): bucket, tag, count."""
+    """Matched stories per tag per bucket, by published time (else first seen): bucket, tag,
+    count. A story's copies count once (in each bucket their times fall in)."""
     key = _bucket(matches.c.sort_time, bucket, offset_minutes(tz), store.engine.dialect.name)
     query = (
-        select(key.label("b"), matches.c.tag, func.count())
+        select(key.label("b"), matches.c.tag, func.count(func.distinct(MATCH_STORY)))
         .where(matches.c.sort_time >= start, matches.c.sort_time < end)
         .group_by(key, matches.c.tag)
         .order_by(key, matches.c.tag)

@@ -39,6 +39,14 @@ from reportwatch.store.schema import (
     poll_runs,
     sources,
 )
+from reportwatch.store.stories import (
+    NewCopy,
+    StoriesLike,
+    assign,
+    founders_since,
+    sync_matches,
+    unassigned,
+)
 from reportwatch.store.writes import MatcherLike, match_row, store_source
 
 
@@ -254,7 +262,9 @@ class Store:
                 .values(lease_owner=None, lease_until=None)
             )
 
-    def save_result(self, update: SourceUpdate, matcher: MatcherLike) -> int:
+    def save_result(
+        self, update: SourceUpdate, matcher: MatcherLike, stories: StoriesLike | None = None
+    ) -> int:
         """Store one source's outcome and entries in a single transaction; returns new entries."""
         source, result, error, now = update.source, update.result, update.error, update.now
         feed_title, body_hash = update.feed_title, update.body_hash
@@ -278,7 +288,7 @@ class Store:
             values["moved_to"] = result.permanent_redirect
         try:
             with self.engine.begin() as conn:
-                return store_source(conn, source.id, update.entries, matcher, now, values)
+                return store_source(conn, source.id, update.entries, matcher, now, values, stories)
         except sqlite3.Error as exc:  # the SQLite writer talks to the driver directly
             raise StoreError(describe_db_error(exc, self.url)) from exc
 
@@ -324,10 +334,37 @@ class Store:
                     conn.execute(update(entries).where(entries.c.id == bindparam("b_id")), flips)
                 if match_rows:  # another poller may be re-matching the same rows right now
                     _insert_new(conn, matches, match_rows, ("entry_id", "tag"))
+                    sync_matches(conn, [r.id for r in rows])
             checked += len(rows)
             last_id = rows[-1].id
         self.set_meta("rules_fingerprint", matcher.fingerprint)
         return checked
+
+    # -- stories ------------------------------------------------------------------------------
+    def assign_stories(self, stories: StoriesLike, batch: int = 2000) -> int:
+        """Give entries stored without a story (before schema v4) theirs, oldest first, as if
+        they had arrived in that order; returns how many. Several pollers may run this at once:
+        each batch is one transaction, and story keys make them agree."""
+        done = 0
+        while True:
+            with self.engine.begin() as conn:
+                rows = unassigned(conn, batch)
+                if not rows:
+                    return done
+                copies = [
+                    NewCopy(r.id, Entry(key=r.key, title=r.title, summary=r.summary,
+                                        link=r.link, published=r.sort_time), r.sort_time,
+                            r.source_id)
+                    for r in rows
+                ]  # fmt: skip
+                assign(conn, copies, stories)
+            done += len(rows)
+
+    def story_founders(self, since: datetime, after_id: int = 0) -> list[tuple[Any, ...]]:
+        """(story id, title, summary, time, source id) of stories started since `since`, above
+        `after_id`."""
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in founders_since(conn, since, after_id)]
 
     def prune(self, now: datetime, retention_days: int) -> int:
         """Drop unmatched entries older than the retention; matched ones are kept for good."""

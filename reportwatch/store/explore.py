@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 
 from reportwatch.store.core import Store
-from reportwatch.store.queries import storable
+from reportwatch.store.queries import STORY, storable
 from reportwatch.store.schema import entries, matches, sources
 
 PAGE_SIZE = 50
@@ -53,6 +53,7 @@ class Filters:
     start: datetime | None = None  # sort_time (published, else first seen) ≥ start, UTC
     end: datetime | None = None  # sort_time < end
     matched_only: bool = True
+    copies: bool = False  # one row a copy instead of one a story
     new_since: datetime | None = None  # only entries first seen after the viewer's baseline
 
 
@@ -128,21 +129,36 @@ def conditions(conn: Connection, f: Filters) -> list[ColumnElement[bool]]:
         where.append(entries.c.sort_time < f.end)
     if f.new_since is not None:
         where.append(entries.c.first_seen > f.new_since)
+        if not f.copies:  # a story is new when its first copy is: a late copy is not
+            other = entries.alias("other")
+            earlier = select(other.c.id).where(
+                func.coalesce(other.c.story_id, other.c.id) == STORY,
+                other.c.first_seen <= f.new_since,
+            )
+            where.append(~earlier.exists())
     return where + text_conditions(conn, f.text)
 
 
 def count(store: Store, f: Filters) -> int:
+    """Stories (or with f.copies, entries) in the view."""
+    what = func.count() if f.copies else func.count(func.distinct(STORY))
     with store.engine.connect() as conn:
-        query = select(func.count()).select_from(entries).where(*conditions(conn, f))
+        query = select(what).select_from(entries).where(*conditions(conn, f))
         return conn.execute(query).scalar_one()
 
 
 def rows(
     store: Store, f: Filters, sort: str = "newest", limit: int = PAGE_SIZE, offset: int = 0
 ) -> list[dict[str, Any]]:
-    """One page of entries with their source name and tags."""
+    """One page of the view with source names and tags: a row a story (its first copy in the
+    view, with `copies`, the story's first_seen and `also`: the other copies' sources), or
+    with f.copies a row an entry (`story` says which story it belongs to)."""
     order = SORTS.get(sort, SORTS["newest"])
     with store.engine.connect() as conn:
+        where = conditions(conn, f)
+        if not f.copies:  # one row a story: its earliest copy among those in the view
+            first = select(func.min(entries.c.id)).where(*where).group_by(STORY)
+            where = [entries.c.id.in_(first)]
         query = (
             select(
                 entries.c.id,
@@ -153,9 +169,10 @@ def rows(
                 entries.c.first_seen,
                 entries.c.matched,
                 entries.c.summary,
+                STORY.label("story"),
             )  # fmt: skip
             .join(sources, sources.c.id == entries.c.source_id)
-            .where(*conditions(conn, f))
+            .where(*where)
             .order_by(*order)
             .limit(limit)
             .offset(offset)
@@ -171,9 +188,29 @@ def rows(
             )
             for entry_id, tag in conn.execute(tag_query):
                 tags[entry_id].append(tag)
+        copies = _copies(conn, [r["story"] for r in found]) if found else {}
     for r in found:
         r["tags"] = tags[r["id"]]
+        mine = copies.get(r["story"], [])
+        r["copies"] = len(mine) or 1
+        r["also"] = list(dict.fromkeys(name for i, name, _ in mine if i != r["id"]))
+        if not f.copies and mine:
+            r["first_seen"] = min(seen for _, _, seen in mine)
     return found
+
+
+def _copies(conn: Connection, stories: list[int]) -> dict[int, list[tuple[int, str, Any]]]:
+    """story → its copies (entry id, source name, first_seen), first seen first."""
+    query = (
+        select(STORY.label("story"), entries.c.id, sources.c.name, entries.c.first_seen)
+        .join(sources, sources.c.id == entries.c.source_id)
+        .where(STORY.in_(stories))
+        .order_by(entries.c.first_seen, entries.c.id)
+    )
+    out: dict[int, list[tuple[int, str, Any]]] = defaultdict(list)
+    for story, entry_id, name, seen in conn.execute(query):
+        out[story].append((entry_id, name, seen))
+    return out
 
 
 def source_names(store: Store) -> list[str]:

@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -22,7 +23,23 @@ def storable(values: Iterable[str]) -> list[str]:
 
 
 @dataclass
+class Copy:
+    """One feed's copy of a story."""
+
+    id: int
+    source: str
+    key: str
+    title: str
+    link: str | None
+    published: datetime | None
+    first_seen: datetime
+
+
+@dataclass
 class Item:
+    """A story as the panel and `items` show it: its first-seen copy's fields, the union of its
+    copies' tags, and the other copies (另见)."""
+
     id: int
     source: str
     key: str
@@ -35,10 +52,23 @@ class Item:
     tags: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)  # matched keywords, for highlighting
     score: float = 0.0
+    story: int = 0
+    others: list[Copy] = field(default_factory=list)  # the other copies, first seen first
+
+    @property
+    def sources(self) -> list[str]:
+        """Every source carrying the story, first seen first."""
+        return list(dict.fromkeys([self.source, *(c.source for c in self.others)]))
+
+    @property
+    def links(self) -> list[str]:
+        """Every distinct link of the story's copies."""
+        return [x for x in dict.fromkeys([self.link, *(c.link for c in self.others)]) if x]
 
     def as_dict(self) -> dict[str, object]:
         iso = lambda t: t.isoformat() if t else None  # noqa: E731
         return {
+            "story": self.story,
             "source": self.source,
             "key": self.key,
             "title": self.title,
@@ -47,6 +77,8 @@ class Item:
             "first_seen": iso(self.first_seen),
             "tags": self.tags,
             "summary": self.summary,
+            "sources": self.sources,
+            "links": self.links,
         }
 
 
@@ -85,6 +117,10 @@ class SourceHealth:
         }
 
 
+STORY = func.coalesce(entries.c.story_id, entries.c.id)  # an entry not yet assigned: its own
+MATCH_STORY = func.coalesce(matches.c.story_id, matches.c.entry_id)
+
+
 def matched_items(
     store: Store,
     tags: Sequence[str] = (),
@@ -92,85 +128,96 @@ def matched_items(
     limit: int | None = 50,
     offset: int = 0,
 ) -> list[Item]:
-    """Matched entries newest first (published, else first seen); any of `tags` when given."""
-    if tags:
-        ids = _top_ids_for_tags(store, tags, since, limit, offset)
-    else:
-        ids_q = (
-            select(entries.c.id)
-            .where(entries.c.matched)
-            .order_by(entries.c.sort_time.desc(), entries.c.id.desc())
-        )
-        if since:
-            ids_q = ids_q.where(entries.c.first_seen >= since)
-        if limit is not None:
-            ids_q = ids_q.limit(limit).offset(offset)
-        with store.engine.connect() as conn:
-            ids = [row[0] for row in conn.execute(ids_q)]
+    """Matched stories newest first (published, else first seen), each once however many
+    feeds carry it; any of `tags` when given; `since`: stories first seen at or after it."""
+    ids = _top_stories(store, tags, since, limit, offset)
+    return stories_by_id(store, ids)
+
+
+def stories_by_id(store: Store, ids: Sequence[int]) -> list[Item]:
+    """The stories `ids` (in that order) with all their copies and the union of their tags."""
     if not ids:
         return []
+    wanted = list(ids)
     with store.engine.connect() as conn:
         rows = conn.execute(
-            select(entries, sources.c.name.label("source_name"))
+            select(entries, STORY.label("story"), sources.c.name.label("source_name"))
             .join(sources, sources.c.id == entries.c.source_id)
-            .where(entries.c.id.in_(ids))
+            .where(STORY.in_(wanted))
+            .order_by(entries.c.first_seen, entries.c.id)
         ).all()
         tag_rows = conn.execute(
-            select(matches.c.entry_id, matches.c.tag, matches.c.hits, matches.c.score)
-            .where(matches.c.entry_id.in_(ids))
+            select(MATCH_STORY, matches.c.tag, matches.c.hits, matches.c.score)
+            .where(MATCH_STORY.in_(wanted))
             .order_by(matches.c.score.desc(), matches.c.tag)  # ties: as the explorer lists them
         ).all()
     tags_of: dict[int, list[str]] = defaultdict(list)
     words_of: dict[int, list[str]] = defaultdict(list)
     score_of: dict[int, float] = defaultdict(float)
-    for entry_id, tag, hits, score in tag_rows:
-        tags_of[entry_id].append(tag)
-        score_of[entry_id] += score
+    for story, tag, hits, score in tag_rows:
+        if tag not in tags_of[story]:
+            tags_of[story].append(tag)
+            score_of[story] += score
         for keyword, _field in json.loads(hits):
-            if keyword not in words_of[entry_id]:
-                words_of[entry_id].append(keyword)
-    by_id = {r.id: r for r in rows}
-    return [
-        Item(
-            id=r.id,
-            source=r.source_name,
-            key=r.key,
-            title=r.title,
-            summary=r.summary,
-            link=r.link,
-            published=r.published,
-            first_seen=r.first_seen,
-            sort_time=r.sort_time,
-            tags=tags_of[r.id],
-            keywords=words_of[r.id],
-            score=score_of[r.id],
-        )
-        for r in (by_id[i] for i in ids if i in by_id)
-    ]
+            if keyword not in words_of[story]:
+                words_of[story].append(keyword)
+    copies: dict[int, list[Any]] = defaultdict(list)
+    for r in rows:
+        copies[r.story].append(r)
+    items = []
+    for story in wanted:
+        if not copies.get(story):
+            continue
+        first, *rest = copies[story]
+        items.append(
+            Item(
+                id=first.id, source=first.source_name, key=first.key, title=first.title,
+                summary=first.summary, link=first.link, published=first.published,
+                first_seen=first.first_seen, sort_time=first.sort_time, tags=tags_of[story],
+                keywords=words_of[story], score=score_of[story], story=story,
+                others=[Copy(r.id, r.source_name, r.key, r.title, r.link, r.published,
+                             r.first_seen) for r in rest],
+            )
+        )  # fmt: skip
+    return items
 
 
-def _top_ids_for_tags(
+def _top_stories(
     store: Store, tags: Sequence[str], since: datetime | None, limit: int | None, offset: int
 ) -> list[int]:
-    """Newest entries having any of `tags`: the top rows of each tag's (tag, sort_time) index,
-    merged, so the cost grows with the page, not with the number of matches."""
+    """Newest stories having any of `tags` (any match when none): the top rows of each tag's
+    (tag, sort_time) index, merged, each story once. The cost grows with the page, not with the
+    number of matches: a story's copies are few, so reading twice the page is usually enough,
+    and the read doubles until it is."""
     want = None if limit is None else offset + limit
-    streams = []
+    read = None if want is None else max(2 * want, 20)
     with store.engine.connect() as conn:
-        for tag in dict.fromkeys(tags):
-            query = (
-                select(matches.c.sort_time, matches.c.entry_id)
-                .where(matches.c.tag == tag)
-                .order_by(matches.c.sort_time.desc(), matches.c.entry_id.desc())
-            )
-            if since:
-                query = query.where(matches.c.first_seen >= since)
-            if want is not None:
-                query = query.limit(want)
-            streams.append([tuple(row) for row in conn.execute(query)])
-    ordered = heapq.merge(*streams, reverse=True)
-    unique = list(dict.fromkeys(entry_id for _, entry_id in ordered))
-    return unique[offset:want]
+        while True:
+            streams = []
+            for tag in dict.fromkeys(tags) if tags else [None]:
+                if tag is None and since is None:  # through the (matched, sort_time) index
+                    query = (
+                        select(entries.c.sort_time, STORY)
+                        .where(entries.c.matched)
+                        .order_by(entries.c.sort_time.desc(), entries.c.id.desc())
+                    )
+                else:
+                    query = select(matches.c.sort_time, MATCH_STORY).order_by(
+                        matches.c.sort_time.desc(), matches.c.entry_id.desc()
+                    )
+                    if tag is not None:
+                        query = query.where(matches.c.tag == tag)
+                    if since:
+                        query = query.where(matches.c.first_seen >= since)
+                if read is not None:
+                    query = query.limit(read)
+                streams.append([tuple(row) for row in conn.execute(query)])
+            ordered = heapq.merge(*streams, reverse=True)
+            unique = list(dict.fromkeys(story for _, story in ordered))
+            full = read is not None and any(len(stream) == read for stream in streams)
+            if want is None or len(unique) >= want or not full:
+                return unique[offset:want]
+            read *= 2
 
 
 def source_health(store: Store, include_disabled: bool = False) -> list[SourceHealth]:
@@ -200,7 +247,8 @@ def source_health(store: Store, include_disabled: bool = False) -> list[SourceHe
 
 
 def tag_counts(store: Store, since: datetime | None = None) -> dict[str, int]:
-    query = select(matches.c.tag, func.count()).group_by(matches.c.tag)
+    """Stories per tag (a story's copies count once)."""
+    query = select(matches.c.tag, func.count(func.distinct(MATCH_STORY))).group_by(matches.c.tag)
     if since is not None:
         query = query.where(matches.c.first_seen > since)
     with store.engine.connect() as conn:
@@ -208,11 +256,12 @@ def tag_counts(store: Store, since: datetime | None = None) -> dict[str, int]:
 
 
 def count_new(store: Store, since: datetime, tags: Sequence[str] = ()) -> int:
-    """Matched entries first seen after `since` (the viewer's baseline).
+    """Matched stories first seen after `since` (the viewer's baseline); a late copy of an older
+    story is not new (its matches carry the story's first_seen).
 
     Reads the few rows after the baseline through the first_seen index and filters tags here:
     letting SQLite pick the tag index instead scans every match of those tags."""
-    query = select(matches.c.entry_id, matches.c.tag).where(matches.c.first_seen > since)
+    query = select(MATCH_STORY, matches.c.tag).where(matches.c.first_seen > since)
     wanted = set(tags)
     with store.engine.connect() as conn:
         return len({e for e, tag in conn.execute(query) if not wanted or tag in wanted})
@@ -246,14 +295,16 @@ def data_version(store: Store) -> tuple[object, ...]:
 
 
 def fresh_counts(store: Store, since: datetime, tags: Sequence[str]) -> tuple[int, dict[str, int]]:
-    """Matched entries published (else first seen) since `since`: in all, and per tag."""
+    """Matched stories published (else first seen) since `since`: in all, and per tag."""
     where = (matches.c.sort_time >= since, matches.c.tag.in_(list(tags)))
     with store.engine.connect() as conn:
         total = conn.execute(
-            select(func.count(func.distinct(matches.c.entry_id))).where(*where)
+            select(func.count(func.distinct(MATCH_STORY))).where(*where)
         ).scalar_one()
         rows = conn.execute(
-            select(matches.c.tag, func.count()).where(*where).group_by(matches.c.tag)
+            select(matches.c.tag, func.count(func.distinct(MATCH_STORY)))
+            .where(*where)
+            .group_by(matches.c.tag)
         )
         per_tag = {tag: n for tag, n in rows}
     return total, per_tag

@@ -93,9 +93,13 @@ entries = Table(
     Column("authors", Text, nullable=False, default=""),  # newline-separated
     Column("categories", Text, nullable=False, default=""),  # newline-separated
     Column("matched", Boolean, nullable=False, default=False),
+    # The story this entry is a copy of: the id of the story's first copy (schema v4). NULL
+    # until the poller has assigned it (right after the insert, or the backfill of older rows).
+    Column("story_id", Integer),
     UniqueConstraint("source_id", "key", name="uq_entries_source_key"),
     Index("ix_entries_matched_sort", "matched", "sort_time"),
     Index("ix_entries_first_seen", "first_seen"),
+    Index("ix_entries_story", "story_id"),
 )
 
 matches = Table(
@@ -106,9 +110,22 @@ matches = Table(
     Column("score", Float, nullable=False),
     Column("hits", Text, nullable=False),  # JSON list of [keyword, field]
     Column("sort_time", UTCDateTime, nullable=False),  # copied from the entry for indexed paging
+    # The story's first_seen (its first copy's), so a late copy never counts as new; and the
+    # entry's story (its own id until assigned), so counts are of stories, not copies.
     Column("first_seen", UTCDateTime, nullable=False),
+    Column("story_id", Integer),
     Index("ix_matches_tag_sort", "tag", "sort_time"),
     Index("ix_matches_first_seen", "first_seen"),
+)
+
+# Exact-copy keys of stories (schema v4): a hash of "l:<link key>", "g:<guid>" or "t:<title>"
+# → the story that has it. The primary key makes two pollers agree on one story per key.
+story_keys = Table(
+    "story_keys",
+    metadata,
+    Column("key_hash", String(32), primary_key=True),
+    Column("story_id", Integer, nullable=False),
+    Column("seen", UTCDateTime, nullable=False),  # the story's time (published, else first seen)
 )
 
 poll_runs = Table(
@@ -216,7 +233,20 @@ def _v3_fts_queue(conn: Connection) -> None:
         conn.exec_driver_sql(statement)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2_fts, _v3_fts_queue]
+def _v4_stories(conn: Connection) -> None:
+    """Stories: entries.story_id (NULL: the poller assigns it, older rows by a backfill),
+    matches.story_id (each entry its own story until then), and the story_keys table."""
+    have = {c["name"] for c in inspect(conn).get_columns("entries")}
+    if "story_id" not in have:  # a v1 created by this release already has it
+        conn.exec_driver_sql("ALTER TABLE entries ADD COLUMN story_id INTEGER")
+        conn.exec_driver_sql("CREATE INDEX ix_entries_story ON entries (story_id)")
+    if "story_id" not in {c["name"] for c in inspect(conn).get_columns("matches")}:
+        conn.exec_driver_sql("ALTER TABLE matches ADD COLUMN story_id INTEGER")
+    conn.exec_driver_sql("UPDATE matches SET story_id = entry_id WHERE story_id IS NULL")
+    story_keys.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2_fts, _v3_fts_queue, _v4_stories]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from reportwatch.models import Entry
 from reportwatch.store.schema import entries, matches, sources
+from reportwatch.store.stories import NewCopy, StoriesLike, assign, sync_matches
 
 CHUNK = 500  # keys per IN list (SQLite builds before 3.32 allow 999 variables)
 DRIVER_SQL_DIALECTS = {"sqlite"}  # the rest take the Core path (tests empty this to run it)
@@ -100,6 +101,19 @@ def plan(existing: dict[str, Existing], items: Sequence[Entry],
     return result
 
 
+class _Solo:
+    """Stories without keys or an index: every entry is a story of its own."""
+
+    def keys(self, entry: Entry) -> list[str]:
+        return []
+
+    def near(self, entry: Entry, when: datetime, source_id: int) -> int | None:
+        return None
+
+    def added(self, story_id: int, entry: Entry, when: datetime, source_id: int) -> None:
+        pass
+
+
 def store_source(
     conn: Connection,
     source_id: int,
@@ -107,10 +121,11 @@ def store_source(
     matcher: MatcherLike,
     now: datetime,
     state: dict[str, Any],
+    stories: StoriesLike | None = None,
 ) -> int:
-    """Insert new entries, update changed ones, replace their matches and set the source's
-    fetch state (`state`: column → value; the entry count is recounted when rows were added).
-    Returns how many entries were new."""
+    """Insert new entries (each joins its story), update changed ones, replace their matches and
+    set the source's fetch state (`state`: column → value; the entry count is recounted when
+    rows were added). Returns how many entries were new."""
     driver = conn.dialect.name in DRIVER_SQL_DIALECTS
     write = _SqliteWriter(conn) if driver else _CoreWriter(conn)
     todo = (
@@ -118,8 +133,12 @@ def store_source(
     )
     if todo.new:
         write.insert(source_id, todo.new, now)
+        ids = write.ids(source_id, [entry.key for entry, _ in todo.new])
+        copies = [NewCopy(ids[e.key], e, e.published or now, source_id) for e, _ in todo.new]
+        assign(conn, copies, stories or _Solo())
     if todo.changed:
         write.update(todo.changed, now)
+        sync_matches(conn, [c[0] for c in todo.changed])  # their story's first_seen again
     write.source(source_id, state, recount=bool(todo.new))
     return len(todo.new)
 
@@ -163,6 +182,17 @@ class _SqliteWriter:
             )
             for key, *row in self.conn.exec_driver_sql(sql, (source_id, *chunk)):
                 found[key] = (row[0], row[1], row[2], row[3])
+        return found
+
+    def ids(self, source_id: int, keys: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start : start + CHUNK]
+            sql = (
+                "SELECT key, id FROM entries "
+                f"WHERE source_id = ? AND key IN ({', '.join('?' * len(chunk))})"
+            )
+            found.update(self.conn.exec_driver_sql(sql, (source_id, *chunk)).all())
         return found
 
     def _row(self, entry: Entry, found: list[TagMatchLike], first_seen: Any) -> list[Any]:
@@ -256,6 +286,9 @@ class _CoreWriter:
 
     def existing(self, source_id: int, keys: list[str]) -> dict[str, Existing]:
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in self._chunks(_EXISTING, source_id, keys)}
+
+    def ids(self, source_id: int, keys: list[str]) -> dict[str, int]:
+        return {r[0]: r[1] for r in self._chunks(_IDS, source_id, keys)}
 
     def insert(self, source_id: int, new: list[tuple[Entry, list[TagMatchLike]]],
                now: datetime) -> None:  # fmt: skip

@@ -18,8 +18,8 @@ from reportwatch.store.explore import PAGE_SIZE, Filters, count, rows
 from reportwatch.urls import is_web_url
 
 EXPORT_LIMIT = 10_000  # rows in one export; the caption says when a view is cut
-COLUMNS = ["title", "link", "source", "tags", "published", "first_seen", "new", "matched",
-           "summary"]  # fmt: skip
+COLUMNS = ["title", "link", "source", "also", "tags", "published", "first_seen", "new",
+           "matched", "summary", "story"]  # fmt: skip
 
 
 @dataclass
@@ -40,12 +40,14 @@ def frame(found: Sequence[dict[str, Any]], baseline: datetime | None, tz: str) -
             "title": r["title"] or "",
             "link": r["link"] if is_web_url(r["link"]) else None,
             "source": r["source"] or "",
+            "also": list(r.get("also", [])),  # the story's other sources (另见)
             "tags": list(r["tags"]),
             "published": local(r["published"]),
             "first_seen": local(r["first_seen"]),
             "new": bool(baseline and r["first_seen"] > baseline),
             "matched": bool(r["matched"]),
             "summary": r["summary"] or "",
+            "story": r.get("story", r.get("id")),
         }
         for r in found
     ]

@@ -159,9 +159,21 @@ def _render_item(item: Item, is_new: bool, loaded: LoadedConfig, lang: str) -> N
             f"{escape_markdown(item.source)} · {local_time(when, loaded.config.timezone)}{flag}"
         )
         st.markdown(chips)
+        also = _also(item)
+        if also:  # the same story from other feeds: each source a link to its copy
+            st.markdown(f"{t('also', lang)} " + " · ".join(also))
         if item.summary:
             short = item.summary[:200] + ("…" if len(item.summary) > 200 else "")
             st.markdown(highlight(short, highlight_spans(short, item.keywords)))
+
+
+def _also(item: Item) -> list[str]:
+    """The story's other sources (not the card's own), once each, as links to their copies."""
+    links: dict[str, str | None] = {}
+    for copy in item.others:
+        if copy.source != item.source:
+            links.setdefault(copy.source, copy.link)
+    return [markdown_link(name, link) for name, link in links.items()]
 
 
 def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
