@@ -216,3 +216,21 @@ def test_alike_items_of_one_feed_stay_two_stories(
     config = two_feeds(feed_server, tmp_path, database_url, a, [])
     poll(config)
     assert len(items(config)) == 2
+
+
+def test_pruning_an_entry_forgets_its_story_keys(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+) -> None:
+    kept = story_item("k1", "腾讯宣布微信小店开放跨境电商", "https://a.example/k1")
+    noise = story_item("n1", "苹果发布新款平板电脑与配件", "https://a.example/n1")
+    config = two_feeds(feed_server, tmp_path, database_url, [kept, noise], [])
+    poll(config)
+    store = open_store(load_config(config).config.database_url)
+    with store.engine.begin() as conn:
+        before = conn.exec_driver_sql("SELECT count(*) FROM story_keys").scalar_one()
+        conn.exec_driver_sql("UPDATE entries SET first_seen = '2000-01-01 00:00:00'")
+    assert store.prune(datetime.now(UTC), 30) == 1  # the unmatched one
+    with store.engine.connect() as conn:
+        after = conn.exec_driver_sql("SELECT count(*) FROM story_keys").scalar_one()
+    assert 0 < after < before  # the kept story's keys stay, so its copies still join it
+    assert [s["title"] for s in items(config)] == ["腾讯宣布微信小店开放跨境电商"]

@@ -38,6 +38,7 @@ from reportwatch.store.schema import (
     migrate,
     poll_runs,
     sources,
+    story_keys,
 )
 from reportwatch.store.stories import (
     NewCopy,
@@ -373,7 +374,12 @@ class Store:
             pruned = conn.execute(
                 delete(entries).where(and_(~entries.c.matched, entries.c.first_seen < cutoff))
             ).rowcount
-            if pruned:
+            if pruned:  # keys of stories that no longer have a copy name nothing
+                alive = select(entries.c.id).where(
+                    or_(entries.c.story_id == story_keys.c.story_id,
+                        entries.c.id == story_keys.c.story_id)
+                )  # fmt: skip
+                conn.execute(delete(story_keys).where(~alive.exists()))
                 per_source = (
                     select(func.count())
                     .select_from(entries)
