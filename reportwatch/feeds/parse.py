@@ -10,7 +10,7 @@ import calendar
 import hashlib
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
@@ -23,8 +23,25 @@ from reportwatch.feeds.encoding import repair_encoding
 from reportwatch.models import Entry, ParsedFeed
 from reportwatch.urls import normalise_link, safe_link
 
+# Size limits on everything stored from a feed (issue 15). A hostile or broken feed once had a
+# 9.9-million-character title stored whole, and every panel refresh sent ~10 MB to each viewer.
+# Cut text ends in "…"; keys are computed from the original guid/link/title as before the cut.
+TITLE_MAX = 500  # headlines run < 150 chars in the whole corpus; 500 keeps any real one whole
+# 1000 chars is a full lead (several paragraphs of Chinese), which is what the tag rules match
+# against; the panel shows 200 of it, the explorer, search and exports the rest. More would be
+# article bodies (content:encoded), not summaries, and would change the content-hash keys of
+# entries that have neither guid nor link (that hash covers the stored summary).
 SUMMARY_MAX = 1000
-SUMMARY_INPUT_MAX = 200_000  # don't run the HTML stripper over megabytes just to keep 1000 chars
+LINK_MAX = 2048  # the common URL limit of browsers and servers; a longer link is dropped, not cut
+# (a cut URL points elsewhere), and the entry still has its key from the original link
+LIST_MAX = 20  # authors, categories: at most this many (the corpus' most is 27 categories)
+LIST_ITEM_MAX = 200  # ... each this long; sources.name and tags are String(200) too
+ENTRIES_MAX = 500  # entries kept per body: the newest, by published date, else document order.
+# A live feed carries its last few dozen items; more is an archive dump (~11k chars each at most)
+KEY_MAX_BYTES = 2048  # a longer key is replaced by its SHA-1 (PostgreSQL's unique index on
+# (source_id, key) takes ~2.7 kB a row); every key in the corpus is < 250 bytes, so none changes
+TEXT_INPUT_MAX = 200_000  # don't run the HTML stripper over megabytes to keep 1000 chars
+SUMMARY_INPUT_MAX = TEXT_INPUT_MAX
 FUTURE_SLACK = timedelta(days=1)  # a date further ahead than now + this is bogus → published=None
 
 # ------------------------------------------------------------------ plain text
@@ -96,15 +113,20 @@ def _field_text(obj: Mapping[str, Any], name: str) -> str:
 # ------------------------------------------------------------------ links and keys
 
 
-def _entry_key(guid: str, link: str | None, title: str, summary: str) -> str:
+def _entry_key(guid: str, link: str | None, title: Callable[[], str], summary: str) -> str:
+    """guid, else link, else a hash of title and summary; `link` is the original (uncut) one and
+    `title` gives the whole, uncut title (called only when needed: it may be megabytes)."""
     guid = guid.strip()
     if guid:
         # A guid's fragment can be all that tells items apart (comment feeds: "#comment-12").
         is_url = re.match(r"(?i)(https?:)?//", guid)
-        return normalise_link(guid, keep_fragment=True) if is_url else guid
-    if link:
-        return normalise_link(link)
-    return "sha1:" + hashlib.sha1(f"{title}\n{summary}".encode()).hexdigest()
+        key = normalise_link(guid, keep_fragment=True) if is_url else guid
+    elif link:
+        key = normalise_link(link)
+    else:
+        return "sha1:" + hashlib.sha1(f"{title()}\n{summary}".encode()).hexdigest()
+    encoded = key.encode("utf-8", "surrogatepass")
+    return key if len(encoded) <= KEY_MAX_BYTES else "sha1:" + hashlib.sha1(encoded).hexdigest()
 
 
 # ------------------------------------------------------------------ dates
@@ -190,12 +212,31 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _unique(items: list[str]) -> list[str]:
-    return [x for x in dict.fromkeys(items) if x]
+def _capped_list(values: Iterable[object]) -> list[str]:
+    """Plain text of each value, cut to LIST_ITEM_MAX; empty and repeated ones skipped; at most
+    LIST_MAX (the rest are never read: 1000 categories cost as little as 20)."""
+    out: dict[str, None] = {}
+    for value in values:
+        text = _truncate(plain_text(str(value or "")[:TEXT_INPUT_MAX]), LIST_ITEM_MAX)
+        if text:
+            out[text] = None
+            if len(out) >= LIST_MAX:
+                break
+    return list(out)
+
+
+def _title(obj: Mapping[str, Any], *, whole: bool = False) -> str:
+    """The plain-text title; cut to TITLE_MAX unless `whole` (what the content-hash key reads)."""
+    value = obj.get("title") or ""
+    if whole or len(value) <= TEXT_INPUT_MAX:
+        text = _field_text(obj, "title")
+    else:  # stripping megabytes of markup takes seconds; TITLE_MAX needs far less input
+        text = _field_text({**obj, "title": value[:TEXT_INPUT_MAX]}, "title")
+    return text if whole else _truncate(text, TITLE_MAX)
 
 
 def _entry(e: Mapping[str, Any], base: str | None, tz: tzinfo | None, now: datetime) -> Entry:
-    title = _field_text(e, "title")
+    title = _title(e)
     raw, kind = e.get("summary") or "", (e.get("summary_detail") or {}).get("type")
     if not raw and e.get("content"):
         raw, kind = e["content"][0].get("value") or "", e["content"][0].get("type")
@@ -203,16 +244,33 @@ def _entry(e: Mapping[str, Any], base: str | None, tz: tzinfo | None, now: datet
     summary = _truncate(_collapse(raw) if kind == "text/plain" else plain_text(raw), SUMMARY_MAX)
     link = safe_link(e.get("link"), base)
     authors = [a.get("name") or "" for a in e.get("authors") or [] if isinstance(a, Mapping)]
-    tags = [t.get("term") or t.get("label") or "" for t in e.get("tags") or []]
+    tags = (t.get("term") or t.get("label") or "" for t in e.get("tags") or [])
     return Entry(
-        key=_entry_key(e.get("id") or "", link, title, summary),
+        # The key reads the original link and whole title, so cutting never changes a key.
+        key=_entry_key(e.get("id") or "", link, lambda: _title(e, whole=True), summary),
         title=title,
         summary=summary,
-        link=link,
+        link=link if link is None or len(link) <= LINK_MAX else None,
         published=_published(e, tz, now),
-        authors=_unique([plain_text(a) for a in authors or [e.get("author") or ""]]),
-        categories=_unique([plain_text(t) for t in tags]),
+        authors=_capped_list(authors or [e.get("author") or ""]),
+        categories=_capped_list(tags),
     )
+
+
+def _newest(entries: list[Entry], limit: int) -> list[Entry]:
+    """At most `limit` entries: the newest by published date (dated before undated), ties and
+    undated ones by document order (feeds list newest first); kept in document order."""
+    if len(entries) <= limit:
+        return entries
+    order = sorted(
+        range(len(entries)),
+        key=lambda i: (entries[i].published is None, -_timestamp(entries[i].published), i),
+    )
+    return [entries[i] for i in sorted(order[:limit])]
+
+
+def _timestamp(when: datetime | None) -> float:
+    return when.timestamp() if when else 0.0
 
 
 def parse_entries(
@@ -262,7 +320,8 @@ def _parse(
         if entry.key not in seen:  # duplicate keys within one feed: keep the first
             seen.add(entry.key)
             entries.append(entry)
-    title = _field_text(d.feed, "title")
+    entries = _newest(entries, ENTRIES_MAX)
+    title = _title(d.feed)
     return ParsedFeed(title=title, entries=entries, is_feed=True, error=_bozo_message(d) or note)
 
 
