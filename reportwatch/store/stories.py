@@ -101,7 +101,8 @@ def assign(conn: Connection, copies: Sequence[NewCopy], stories: StoriesLike) ->
                 fresh[h] = (k, story, copy.when)
     if fresh:
         _store_keys(conn, fresh, stored)
-        story_of = _agree(conn, copies, keys, hashes, story_of)
+        if conn.dialect.name != "sqlite":  # SQLite has one writer at a time: no race to lose
+            story_of = _agree(conn, copies, keys, hashes, story_of)
     _set_stories(conn, story_of)
     return story_of
 
@@ -157,15 +158,24 @@ def _agree(
 
 def _set_stories(conn: Connection, story_of: dict[int, int]) -> None:
     """entries.story_id, and the matches' story and first_seen: the story's earliest copy's,
-    so that a late copy never makes its story new again."""
-    rows = [{"b_id": e, "b_story": s} for e, s in story_of.items()]
-    conn.execute(
-        update(entries)
-        .where(entries.c.id == bindparam("b_id"))
-        .values(story_id=bindparam("b_story")),
-        rows,
-    )
-    sync_matches(conn, list(story_of))
+    so that a late copy never makes its story new again. Most entries start their own story
+    (their matches already carry their own first_seen): those take one statement a chunk."""
+    own = [e for e, s in story_of.items() if e == s]
+    for start in range(0, len(own), CHUNK):
+        chunk = own[start : start + CHUNK]
+        conn.execute(update(entries).where(entries.c.id.in_(chunk)).values(story_id=entries.c.id))
+        conn.execute(
+            update(matches).where(matches.c.entry_id.in_(chunk)).values(story_id=matches.c.entry_id)
+        )
+    joined = [{"b_id": e, "b_story": s} for e, s in story_of.items() if e != s]
+    if joined:
+        conn.execute(
+            update(entries)
+            .where(entries.c.id == bindparam("b_id"))
+            .values(story_id=bindparam("b_story")),
+            joined,
+        )
+        sync_matches(conn, [row["b_id"] for row in joined])
 
 
 def sync_matches(conn: Connection, entry_ids: Sequence[int]) -> None:
