@@ -112,12 +112,66 @@ def host_of(url: str) -> str:
         return url
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local-use prefix
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d (also :: and ::1)
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT ::ffff:0:a.b.c.d
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")  # the only IPv6 space handed out globally
+
+
+def _low32(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses an IPv6 address carries (each must be public), None when it carries
+    none. A form whose IPv4 part cannot be told for sure yields 0.0.0.0, which is refused."""
+    if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d
+        return [ip.ipv4_mapped]
+    if ip in _IPV4_COMPATIBLE or ip in _IPV4_TRANSLATED or ip in _NAT64:
+        return [_low32(ip)]
+    if ip in _NAT64_LOCAL:
+        # A network-specific prefix: only the /96 layout (zeros between prefix and IPv4)
+        # can be read with certainty; any other layout is refused.
+        middle = (int(ip) >> 32) & ((1 << 48) - 1)
+        return [_low32(ip) if middle == 0 else ipaddress.IPv4Address(0)]
+    if ip.sixtofour is not None:  # 2002:aabb:ccdd::/48
+        return [ip.sixtofour]
+    if ip.teredo is not None:  # 2001:0::/32: the server and the (obfuscated) client
+        return list(ip.teredo)
+    return None
+
+
+def _public_ipv4(ip: ipaddress.IPv4Address) -> bool:
+    return ip.is_global and not (
+        ip.is_multicast or ip.is_reserved or ip.is_private or ip.is_loopback
+        or ip.is_link_local or ip.is_unspecified
+    )  # fmt: skip
+
+
 def is_public_address(address: str) -> bool:
-    """A global unicast address (an IPv4 address inside IPv6 is judged as IPv4)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
-    return ip.is_global and not ip.is_multicast
+    """A global unicast address we may connect to for an untrusted source.
+
+    Refused: private, loopback, link-local, multicast, reserved, unspecified and shared
+    ranges, and any IPv6 outside 2000::/3. An IPv4 address inside IPv6 (IPv4-mapped
+    ::ffff:a.b.c.d, IPv4-compatible ::a.b.c.d, SIIT ::ffff:0:a.b.c.d, NAT64 64:ff9b::/96 and
+    64:ff9b:1::/48, 6to4 2002::/16, Teredo 2001::/32) is judged as the IPv4 address it
+    carries, since that is where the packets end up. A string that is not an address is not
+    public."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _public_ipv4(ip)
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:
+        return all(_public_ipv4(v4) for v4 in embedded)
+    return (
+        ip in _GLOBAL_UNICAST
+        and ip.is_global
+        and not (ip.is_multicast or ip.is_reserved or ip.is_private or ip.is_site_local)
+    )
 
 
 def check_url(

@@ -64,6 +64,9 @@ class SourceConfig(BaseModel):
     enabled: bool = True
     encoding: str | None = None
     timezone: str | None = None
+    # "ui": added from the dashboard or by OPML import, so not the operator's own choice: it is
+    # fetched only from public addresses unless allow_private_sources is true. Absent: trusted.
+    origin: Literal["ui"] | None = None
 
     @field_validator("name")
     @classmethod

@@ -191,7 +191,12 @@ def run_cycle(
         finally:
             arrived.put(result)
 
-    requests = [FetchRequest(s.name, s.url, s.state) for s in claimed]
+    requests = [
+        FetchRequest(
+            s.name, s.url, s.state, public_only=_public_only(loaded, by_name.get(s.name), s)
+        )
+        for s in claimed
+    ]
     fetcher = threading.Thread(
         target=_fetch_into, args=(requests, fetch_settings(loaded), fetched, arrived), daemon=True
     )
@@ -228,6 +233,16 @@ def run_cycle(
     ok = sum(o.status != "error" for o in report.outcomes)
     store.finish_run(run_id, report.finished, len(claimed), ok, report.errors, report.new_entries)
     return report
+
+
+def _public_only(loaded: LoadedConfig, cfg: SourceConfig | None, source: SourceRow) -> bool:
+    """Whether a source may be fetched from public addresses only: one added from the UI
+    (origin: ui) unless allow_private_sources is set. Only a source this config names, at
+    this URL, without an origin is the operator's own and trusted; a row the store holds for
+    another host's config, or at a URL this config does not give, is not."""
+    if loaded.config.allow_private_sources:
+        return False
+    return cfg is None or cfg.origin == "ui" or cfg.url != source.url
 
 
 def _fetch_into(
