@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import yaml
 
 from reportwatch.config.opml import OpmlFeed
 from reportwatch.config.settings import load_config, parse_config
@@ -97,10 +98,13 @@ def test_merge_keeps_every_byte_of_the_file_and_adds_sources(shipped: Path) -> N
     # Only lines were added; every comment and hand-wrapped list is exactly as it was.
     kept = [line for line in after.splitlines() if line in before.splitlines()]
     assert kept == before.splitlines()
-    assert len(after.splitlines()) == len(before.splitlines()) + 4
+    assert len(after.splitlines()) == len(before.splitlines()) + 6  # name, url, origin
     config = load_config(shipped).config
     names = [s.name for s in config.sources]
     assert names[-2:] == ["新源: #不是注释", "虎嗅 (2)"]
+    listed = yaml.safe_load(after)["sources"]
+    assert [s.get("origin") for s in listed[-2:]] == ["ui", "ui"]  # added from the UI
+    assert all("origin" not in s for s in listed[:-2])  # the analyst's own are not marked
     assert config.sources[-1].url == "https://other.example/rss"
     assert after.index("https://other.example/rss") < after.index("# Tags:")
 
@@ -117,7 +121,8 @@ def test_merge_refuses_to_write_an_invalid_config(tmp_path: Path) -> None:
     with pytest.raises(MergeError, match="poll_interval"):
         merge_sources(path, [OpmlFeed("a", "https://a.example/rss")], False, public)
     assert path.read_text() == "poll_interval: 1  # too small: the file is already invalid\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["sources.yaml"]  # no temp file left
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".sources.yaml.lock", "sources.yaml"]  # no temp file left (the lock stays)
 
 
 @pytest.mark.parametrize(
@@ -141,6 +146,23 @@ def test_append_handles_every_layout(text: str) -> None:
     for line in text.splitlines():
         if line.lstrip().startswith("#"):
             assert line.strip() in new  # comments survive
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "sources: []\n",
+        "sources:\n- name: a\n  url: https://a.example/\n# trailing comment\n",
+        "sources:\n    -   name: a\n        url: https://a.example/\ntags: {}\n",
+    ],
+)
+def test_append_marks_new_sources_with_their_origin(text: str) -> None:
+    new = append_sources(text, [("新", "https://n.example/rss")], origin="ui")
+    listed = yaml.safe_load(new)["sources"]
+    assert listed[-1] == {"name": "新", "url": "https://n.example/rss", "origin": "ui"}
+    assert all("origin" not in s for s in listed[:-1])
+    assert "origin" not in append_sources(text, [("新", "https://n.example/rss")])
 
 
 def test_allow_private_sources_is_a_setting() -> None:

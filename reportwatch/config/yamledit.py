@@ -36,8 +36,9 @@ def load(text: str) -> CommentedMap:
     return data
 
 
-def _items(sources: Sequence[tuple[str, str]]) -> list[CommentedMap]:
-    return [CommentedMap([("name", name), ("url", url)]) for name, url in sources]
+def _items(sources: Sequence[tuple[str, str]], origin: str | None) -> list[CommentedMap]:
+    extra = [("origin", origin)] if origin is not None else []
+    return [CommentedMap([("name", name), ("url", url), *extra]) for name, url in sources]
 
 
 def _render(items: list[CommentedMap], dash_col: int, content_col: int) -> list[str]:
@@ -92,18 +93,24 @@ def _listed(data: CommentedMap) -> list[tuple[str, str]]:
     return [(str(s.get("name")), str(s.get("url"))) for s in listed if isinstance(s, dict)]
 
 
-def append_sources(text: str, sources: Sequence[tuple[str, str]]) -> str:
-    """The config text with (name, url) appended to `sources:`; comments and layout kept."""
-    data = load(text)
-    before = _listed(data)
-    items = _items(sources)
+def append_sources(
+    text: str,
+    sources: Sequence[tuple[str, str]],
+    origin: str | None = None,
+    data: CommentedMap | None = None,
+) -> str:
+    """The config text with (name, url) appended to `sources:`, each new item also carrying
+    `origin: <origin>` when one is given; comments and layout kept. `data` is `load(text)`
+    when the caller has it already (it saves a parse; this may change it)."""
+    data = load(text) if data is None else data
+    items = _items(sources, origin)
     inserted = _insert(text, data, items)
-    if inserted is not None and _reads_back(inserted, data, before + list(sources)):
+    if inserted is not None and _reads_back(inserted, data, items):
         return inserted
     return _dump(data, items)
 
 
-def _reads_back(text: str, data: CommentedMap, sources: list[tuple[str, str]]) -> bool:
+def _reads_back(text: str, data: CommentedMap, items: list[CommentedMap]) -> bool:
     """Trust a line insertion only when it parses to the old settings plus the new sources."""
     try:
         again = load(text)
@@ -111,9 +118,11 @@ def _reads_back(text: str, data: CommentedMap, sources: list[tuple[str, str]]) -
         return False
     same = all(again.get(key) == data.get(key) for key in data if key != "sources")
     keys = [key for key in again if key != "sources"] == [key for key in data if key != "sources"]
-    return same and keys and _listed(again) == sources
+    old = list(data.get("sources") or [])
+    new = list(again.get("sources") or [])
+    return same and keys and new == old + items
 
 
-def existing_sources(text: str) -> list[tuple[str, str]]:
-    """(name, url) of the sources listed in the config text."""
-    return _listed(load(text))
+def existing_sources(text: str | CommentedMap) -> list[tuple[str, str]]:
+    """(name, url) of the sources listed in the config text (or in its `load`ed data)."""
+    return _listed(load(text) if isinstance(text, str) else text)
