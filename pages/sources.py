@@ -10,6 +10,7 @@ from reportwatch.store import analysis
 from reportwatch.store.queries import source_health
 from reportwatch.ui import figures, tables
 from reportwatch.ui.app import table
+from reportwatch.ui.auth import can_edit, edit_notice
 from reportwatch.ui.i18n import t
 from reportwatch.ui.markdown import escape_markdown
 from reportwatch.ui.sidebar import bound, open_page, writes
@@ -72,6 +73,10 @@ st.download_button(
     t("opml_export", lang), data=build_opml(configured), file_name="reportwatch-sources.opml",
     mime="text/x-opml", on_click="ignore", key="opml_export", icon="⬇️",
 )  # fmt: skip
+
+if not can_edit(loaded):  # the rest of the page changes sources.yaml: editors only
+    edit_notice(loaded, lang)
+    st.stop()
 
 upload = st.file_uploader(t("opml_import", lang), type=["opml", "xml"], key="opml_file")
 if upload is not None:

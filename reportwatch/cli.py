@@ -188,6 +188,35 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password() -> str:
+    """Twice with getpass on a terminal; else one line from stdin (for scripts)."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat the password: ") != first:
+            raise ValueError("the two passwords differ")
+        return first
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
+def cmd_editor(args: argparse.Namespace) -> int:
+    from reportwatch.config.editors import EditorError, add_editor
+
+    path = config_path(args.config)
+    try:
+        password = _read_password()
+        replaced = add_editor(path, args.name, password)
+    except (EditorError, ValueError) as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    except OSError as exc:
+        return _fail(f"cannot write {path}: {exc.strerror}", EXIT_CONFIG)
+    what = "new password for" if replaced else "added"
+    print(f"{path}: {what} editor {args.name!r} (argon2 hash stored; they can sign in now)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reportwatch", description=__doc__)
     parser.add_argument("--version", action="version", version=f"reportwatch {__version__}")
@@ -228,6 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--summary", help="summary text")
     explain.add_argument("--category", action="append", help="a category (repeatable)")
     explain.set_defaults(func=cmd_explain)
+
+    editor = sub.add_parser("editor", help="manage the editors who may change sources in the UI")
+    editor_sub = editor.add_subparsers(dest="action", required=True)
+    add = editor_sub.add_parser(
+        "add",
+        parents=[common],
+        help="add an editor or set a new password (asked twice on a terminal, else one line "
+        "from stdin)",
+    )
+    add.add_argument("name", help="the name to sign in with")
+    add.set_defaults(func=cmd_editor)
     return parser
 
 

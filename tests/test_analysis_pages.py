@@ -19,6 +19,7 @@ from reportwatch.ui.panel import format_baseline
 from tests.analysis_data import fill, recent
 from tests.feedserver import FeedServer, rss
 from tests.helpers import ROOT, write_config
+from tests.test_auth import as_editor
 
 # AppTest runs the app in this process: no embedded poller, nothing reaches the internet.
 pytestmark = pytest.mark.usefixtures("offline_app")
@@ -177,8 +178,8 @@ def opml_for(server: FeedServer) -> bytes:
 
 def test_opml_import_refuses_local_addresses_by_default(polled, feed_server: FeedServer) -> None:
     loaded, _ = polled
+    app = as_editor(open_page("pages/sources.py"), loaded.path)  # OPML import: editors only
     before = loaded.path.read_text(encoding="utf-8")
-    app = open_page("pages/sources.py")
     app.file_uploader(key="opml_file").upload("feeds.opml", opml_for(feed_server)).run()
     preview = app.dataframe[1].value
     assert preview["verdict"].tolist() == ["拒绝", "拒绝"]
@@ -191,7 +192,7 @@ def test_opml_import_merges_when_private_sources_are_allowed(
     feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loaded, _ = fill(feed_server, tmp_path, monkeypatch, allow_private_sources=True)
-    app = open_page("pages/sources.py")
+    app = as_editor(open_page("pages/sources.py"), loaded.path)  # OPML import: editors only
     app.file_uploader(key="opml_file").upload("feeds.opml", opml_for(feed_server)).run()
     assert app.dataframe[1].value["verdict"].tolist() == ["新增", "拒绝"]
     app.button(key="opml_merge").click().run()
@@ -202,9 +203,9 @@ def test_opml_import_merges_when_private_sources_are_allowed(
 
 def test_add_source_form_checks_the_url(polled) -> None:
     loaded, _ = polled
-    app = open_page("pages/sources.py")
+    app = as_editor(open_page("pages/sources.py"), loaded.path)  # adding sources: editors only
     app.text_input(key="new_url").set_value("http://127.0.0.1:1/feed.xml")
-    app.button[-1].click().run()  # the form's submit button
+    app.main.button[-1].click().run()  # the form's submit button (the sidebar has 退出登录)
     assert "内网或本机地址" in shown(app)
     assert len(load_config(loaded.path).config.sources) == 2
 

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from reportwatch.urls import WEB_SCHEMES, database_backend
 
@@ -116,6 +116,91 @@ class FetchConfig(BaseModel):
     max_redirects: int = Field(default=5, ge=0, le=20)
 
 
+EDITOR_NAME_MAX = 100
+_ARGON2_HASH = re.compile(
+    r"\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+"
+)
+
+
+def editor_name_problem(value: str) -> str | None:
+    """Why an editor account name is not usable, or None."""
+    if not value.strip():
+        return "is empty"
+    if value != value.strip():
+        return "starts or ends with a space"
+    if len(value) > EDITOR_NAME_MAX:
+        return f"is longer than {EDITOR_NAME_MAX} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "contains a control character"
+    return None
+
+
+class EditorAccount(BaseModel):
+    """A built-in editor: a name and an argon2 hash of the password (never the password)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    password_hash: SecretStr  # shown as ********** in reprs, logs and messages
+
+    @field_validator("name")
+    @classmethod
+    def _usable_name(cls, value: str) -> str:
+        if problem := editor_name_problem(value):
+            raise ValueError(f"the editor name {problem}")
+        return value
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2(cls, value: SecretStr) -> SecretStr:
+        if not _ARGON2_HASH.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "expected an argon2 hash ($argon2id$…); set it with `reportwatch editor add NAME`"
+            )
+        return value
+
+
+class EditorsConfig(BaseModel):
+    """Who may change sources from the UI. Without accounts, emails or domains nobody can."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: list[EditorAccount] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)  # signed in with st.login (OIDC)
+    domains: list[str] = Field(default_factory=list)  # every address of these domains
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_accounts(cls, accounts: list[EditorAccount]) -> list[EditorAccount]:
+        seen: set[str] = set()
+        for index, account in enumerate(accounts):
+            if account.name.casefold() in seen:
+                raise ValueError(f"accounts[{index}]: the name {account.name!r} is used twice")
+            seen.add(account.name.casefold())
+        return accounts
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, emails: list[str]) -> list[str]:
+        for email in emails:
+            if email.count("@") != 1 or not all(email.split("@")):
+                raise ValueError(f"not an email address: {email!r}")
+        return [email.strip().lower() for email in emails]
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, domains: list[str]) -> list[str]:
+        for domain in domains:
+            if "@" in domain or "." not in domain.strip(". ") or " " in domain.strip():
+                raise ValueError(f"expected a domain such as example.com, got {domain!r}")
+        return [domain.strip().lstrip("@").lower() for domain in domains]
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.accounts or self.emails or self.domains)
+
+
 def check_database_url(value: str) -> str:
     """A SQLAlchemy URL for SQLite or PostgreSQL, or a ValueError saying what is expected."""
     expected = "expected e.g. sqlite:///reportwatch.db or postgresql://user@host/dbname"
@@ -146,6 +231,7 @@ class Config(BaseModel):
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     tags: dict[str, TagRule | None] = Field(default_factory=dict)
+    editors: EditorsConfig = Field(default_factory=EditorsConfig)  # who may edit from the UI
 
     _tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
     _db = field_validator("database_url")(classmethod(lambda cls, v: check_database_url(v)))

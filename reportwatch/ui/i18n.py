@@ -260,6 +260,40 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "已加入 {name},下一轮轮询生效。",
         "en": "Added {name}; it is polled from the next cycle.",
     },
+    # -- editors (reportwatch/ui/auth.py) --
+    "edit_disabled": {
+        "zh": "编辑需要登录:在 sources.yaml 中配置 editors(用 `reportwatch editor add 名字` "
+        "添加编辑账号),再从侧边栏登录。没有配置时,来源和刷新只能由运维在命令行和配置文件中修改。",
+        "en": "Editing requires signing in: configure editors in sources.yaml (add an editor "
+        "account with `reportwatch editor add NAME`), then sign in from the sidebar. Until then "
+        "sources and refreshes are changed by the operator, on the command line and in the file.",
+    },
+    "edit_sign_in": {
+        "zh": "编辑需要登录:请在「来源」页的侧边栏以编辑身份登录。",
+        "en": "Editing requires signing in: sign in as an editor in the sidebar of the Sources "
+        "page.",
+    },
+    "signin_title": {"zh": "编辑登录", "en": "Editor sign-in"},
+    "signin_name": {"zh": "名称", "en": "Name"},
+    "signin_password": {"zh": "密码", "en": "Password"},
+    "signin_submit": {"zh": "登录", "en": "Sign in"},
+    "signin_wrong": {"zh": "名称或密码不正确。", "en": "Wrong name or password."},
+    "signin_limited": {
+        "zh": "登录失败次数过多,请 {n} 秒后再试。",
+        "en": "Too many failed sign-ins; try again in {n} s.",
+    },
+    "signin_oidc": {"zh": "用单点登录(SSO)", "en": "Sign in with SSO"},
+    "signed_in_as": {"zh": "已以编辑身份登录:{name}", "en": "Signed in as editor: {name}"},
+    "sign_out": {"zh": "退出登录", "en": "Sign out"},
+    "session_expired": {
+        "zh": "登录已过期,请重新登录。",
+        "en": "Your sign-in expired; sign in again.",
+    },
+    "oidc_not_editor": {
+        "zh": "已登录为 {email},但不在编辑名单中(sources.yaml 的 editors.emails / domains)。",
+        "en": "Signed in as {email}, who is not an editor (editors.emails / domains in "
+        "sources.yaml).",
+    },
 }
 
 

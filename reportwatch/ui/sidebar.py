@@ -24,6 +24,7 @@ from reportwatch.ui.app import (
     open_store_or_banner,
     show_problems,
 )
+from reportwatch.ui.auth import editor_sidebar
 from reportwatch.ui.i18n import t
 from reportwatch.ui.views import report_picker
 
@@ -118,6 +119,7 @@ def shared_sidebar(loaded: LoadedConfig, lang: str, page: str) -> Sidebar:
             t("tag_filter", lang), options, key="side_tags",
             on_change=writes("tag", "side_tags", list), placeholder=t("all_tags", lang),
         )  # fmt: skip
+    editor_sidebar(loaded, lang)  # sign in / out (reportwatch/ui/auth.py)
     return Sidebar(report, chosen, report_tags, options)
 
 

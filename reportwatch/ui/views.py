@@ -24,6 +24,7 @@ from reportwatch.store.queries import (
     tag_counts,
 )
 from reportwatch.ui.app import ensure_poller, get_store, get_store_by_url, refresh_gate
+from reportwatch.ui.auth import can_edit, edit_notice
 from reportwatch.ui.i18n import t
 from reportwatch.ui.markdown import escape_markdown, highlight, markdown_link
 from reportwatch.ui.panel import (
@@ -277,6 +278,9 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
 def _refresh_now(loaded: LoadedConfig, lang: str) -> None:
     from reportwatch.poll.cycle import run_cycle
 
+    if not can_edit(loaded):  # viewers read; a refresh is the editors' (it fetches every feed)
+        edit_notice(loaded, lang, small=True)
+        return
     if not st.button(t("refresh_now", lang), key="refresh_now", icon="🔄"):
         return
     wait = refresh_gate().try_acquire()
