@@ -25,6 +25,10 @@ from reportwatch.config.sources_edit import (
 )
 from tests.helpers import ROOT, at_once
 
+# 20 adds queue for one lock, ~0.1 s each here; a loaded test machine must not turn the UI's
+# 10 s patience into a failure of a test about lost sources (the timeout has its own test).
+PATIENT = 120.0
+
 
 def public(host: str, port: int, type: int = 0) -> list[tuple]:  # noqa: A002 - getaddrinfo's name
     return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
@@ -63,7 +67,12 @@ def check_file(path: Path, before: str, urls: list[str]) -> list[dict[str, objec
 def test_twenty_threads_adding_at_once_all_land(shipped: Path) -> None:
     before = shipped.read_text(encoding="utf-8")
     feeds = [feed(i) for i in range(20)]
-    results = at_once(*[lambda f=f: merge_sources(shipped, [f], False, public) for f in feeds])
+    results = at_once(
+        *[
+            lambda f=f: merge_sources(shipped, [f], False, public, lock_timeout=PATIENT)
+            for f in feeds
+        ]
+    )
     assert [r[0].status for r in results] == ["new"] * 20
     added = check_file(shipped, before, [f.url for f in feeds])
     assert sorted(s["name"] for s in added) == sorted(f.title for f in feeds)
@@ -74,7 +83,12 @@ def test_twenty_threads_adding_at_once_all_land(shipped: Path) -> None:
 def test_twenty_threads_with_the_same_name_get_unique_names(shipped: Path) -> None:
     before = shipped.read_text(encoding="utf-8")
     feeds = [OpmlFeed("同名", f"https://same{i}.example/rss") for i in range(20)]
-    at_once(*[lambda f=f: merge_sources(shipped, [f], False, public) for f in feeds])
+    at_once(
+        *[
+            lambda f=f: merge_sources(shipped, [f], False, public, lock_timeout=PATIENT)
+            for f in feeds
+        ]
+    )
     added = check_file(shipped, before, [f.url for f in feeds])
     assert sorted(s["name"] for s in added) == sorted(
         ["同名"] + [f"同名 ({n})" for n in range(2, 21)]
@@ -84,7 +98,9 @@ def test_twenty_threads_with_the_same_name_get_unique_names(shipped: Path) -> No
 def test_threads_adding_the_same_url_add_it_once(shipped: Path) -> None:
     before = shipped.read_text(encoding="utf-8")
     same = OpmlFeed("一样", "https://once.example/rss")
-    results = at_once(*[lambda: merge_sources(shipped, [same], False, public)] * 8)
+    results = at_once(
+        *[lambda: merge_sources(shipped, [same], False, public, lock_timeout=PATIENT)] * 8
+    )
     assert sorted(r[0].status for r in results) == ["duplicate"] * 7 + ["new"]
     check_file(shipped, before, [same.url])
 
@@ -104,7 +120,7 @@ sys.stdin.readline()  # the parent says go to every process at once
 statuses = []
 for i in range(first, first + count):
     feed = OpmlFeed(f"进程源 {i}", f"https://proc{i}.example/rss")
-    statuses.append(merge_sources(path, [feed], False, public)[0].status)
+    statuses.append(merge_sources(path, [feed], False, public, lock_timeout=120)[0].status)
 print(json.dumps(statuses), flush=True)
 """
 
