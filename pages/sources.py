@@ -13,7 +13,7 @@ from reportwatch.ui.app import table
 from reportwatch.ui.auth import can_edit, edit_notice
 from reportwatch.ui.i18n import t
 from reportwatch.ui.markdown import escape_markdown
-from reportwatch.ui.sidebar import bound, open_page, writes
+from reportwatch.ui.sidebar import bound, open_page, url_choice, writes
 from reportwatch.ui.sources import describe, import_plan, verdict_frame
 from reportwatch.urls import host_of, normalise_url
 
@@ -54,7 +54,7 @@ else:
 # -- history ------------------------------------------------------------------------------
 st.subheader(t("history", lang), anchor=False)
 spans = ["1d", "7d", "30d"]
-bound("so_range", st.query_params.get("range") if st.query_params.get("range") in spans else "7d")
+bound("so_range", url_choice("range", spans, "7d"))
 span = st.radio(
     t("time_range", lang), spans, key="so_range", horizontal=True,
     on_change=writes("range", "so_range"), format_func=lambda key: t("range_" + key, lang),

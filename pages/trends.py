@@ -9,17 +9,23 @@ from reportwatch.store import analysis
 from reportwatch.ui import figures
 from reportwatch.ui.i18n import t
 from reportwatch.ui.markdown import escape_markdown
-from reportwatch.ui.sidebar import bound, explorer_params, open_page, set_param, writes
+from reportwatch.ui.sidebar import (
+    bound,
+    explorer_params,
+    open_page,
+    set_param,
+    url_choice,
+    writes,
+)
 
 page = open_page("trends")
 lang, loaded, side, store = page.lang, page.loaded, page.side, page.store
 tz = loaded.config.timezone
-params = st.query_params
 
 
 def url_radio(label: str, options: list[str], param: str, default: str, prefix: str) -> str:
     key = f"tr_{param}"
-    bound(key, params.get(param) if params.get(param) in options else default)
+    bound(key, url_choice(param, options, default))
     return st.radio(
         label, options, key=key, horizontal=True, on_change=writes(param, key),
         format_func=lambda value: t(prefix + value, lang),

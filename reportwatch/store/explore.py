@@ -8,6 +8,7 @@ so results are complete without the UI writing anything. Only one page of rows i
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -57,17 +58,33 @@ class Filters:
     new_since: datetime | None = None  # only entries first seen after the viewer's baseline
 
 
+# The days a date filter can name. Outside them a day is out of range and means no bound (a
+# date so far off would overflow datetime once moved to UTC or a day on: 0001-01-01, 9999-12-31).
+DAY_MIN, DAY_MAX = date(1970, 1, 1), date(2999, 12, 31)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _in_range(day: date | None) -> date | None:
+    return day if day is not None and DAY_MIN <= day <= DAY_MAX else None
+
+
 def day_bounds(first: date | None, last: date | None, tz: str) -> tuple[datetime | None, ...]:
-    """Local calendar days [first, last] as a UTC half-open interval."""
+    """Local calendar days [first, last] as a UTC half-open interval; a day out of range
+    (before DAY_MIN, after DAY_MAX) is no bound."""
     zone = ZoneInfo(tz)
+    first, last = _in_range(first), _in_range(last)
     start = datetime.combine(first, time.min, zone) if first else None
     end = datetime.combine(last + timedelta(days=1), time.min, zone) if last else None
     return start, end
 
 
 def parse_day(value: str | None) -> date | None:
+    """A day from the URL, as YYYY-MM-DD (ASCII digits, a real date, DAY_MIN..DAY_MAX); any
+    other value is None, as if absent."""
+    if not isinstance(value, str) or not _DAY.fullmatch(value):
+        return None
     try:
-        return date.fromisoformat(value) if value else None
+        return _in_range(date.fromisoformat(value))
     except ValueError:
         return None
 

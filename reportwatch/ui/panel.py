@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,8 @@ from reportwatch.store.queries import SourceHealth
 from reportwatch.ui.i18n import t
 
 State = Literal["live", "delayed", "stopped", "never"]
+_SECONDS = re.compile(r"\d{1,11}(?:\.\d{1,6})?", re.ASCII)  # format_baseline writes these
+CLOCK_SLACK = timedelta(days=1)  # a baseline may be this far ahead (hosts' clocks differ)
 
 
 @dataclass(frozen=True)
@@ -84,14 +87,14 @@ def local_time(value: datetime, tz: str, with_date: bool = True) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
 
 
-def parse_baseline(value: str | None) -> datetime | None:
-    """The viewer's 'seen up to' time from the URL (`seen=<unix seconds>`)."""
-    if not value:
+def parse_baseline(value: str | None, now: datetime | None = None) -> datetime | None:
+    """The viewer's 'seen up to' time from the URL (`seen=<unix seconds>`), or None when it is
+    out of range: not plain decimal seconds (ASCII digits, at most 6 decimals), or later than
+    now + CLOCK_SLACK (a baseline in the future would hide every new entry until then)."""
+    if not isinstance(value, str) or not _SECONDS.fullmatch(value):
         return None
-    try:
-        return datetime.fromtimestamp(float(value), UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
+    seen = datetime.fromtimestamp(float(value), UTC)  # 11 digits: within datetime
+    return None if seen > (now or datetime.now(UTC)) + CLOCK_SLACK else seen
 
 
 def format_baseline(value: datetime) -> str:

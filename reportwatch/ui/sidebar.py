@@ -7,14 +7,14 @@ browser refresh and a link from another page (trends → explorer) all show the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 import streamlit as st
 
 from reportwatch.config.reports import Report
-from reportwatch.config.settings import LoadedConfig
+from reportwatch.config.settings import NAME_MAX, LoadedConfig
 from reportwatch.store.core import Store
 from reportwatch.ui.app import (
     current_config,
@@ -26,9 +26,12 @@ from reportwatch.ui.app import (
 )
 from reportwatch.ui.auth import editor_sidebar
 from reportwatch.ui.i18n import t
+from reportwatch.ui.panel import parse_baseline
 from reportwatch.ui.views import report_picker
 
 KEPT_PARAMS = ("report", "tag", "seen")  # what follows the viewer from page to page
+MAX_TEXT = 200  # characters of a text from the URL (the search box takes no more)
+MAX_TAGS = 20  # tags one URL can choose
 
 
 def carry_params(page: str) -> None:
@@ -62,8 +65,30 @@ def set_param(param: str, value: str | list[str] | None) -> None:
 
 
 def bound(key: str, value: object) -> None:
-    """Show `value` (read from the URL) in the widget `key`, which must not be drawn yet."""
-    st.session_state[key] = value
+    """Show `value` (read from the URL) in the widget `key`, which must not be drawn yet.
+    A text out of range (see url_text) is shown as absent: no widget would have written it."""
+    st.session_state[key] = (url_text(value) or "") if isinstance(value, str) else value
+
+
+def url_text(value: object, limit: int = MAX_TEXT) -> str | None:
+    """A text value from the URL, or None when it is out of range (not a string, or longer
+    than `limit` characters). A text no stored row holds (NUL) stays: it finds nothing."""
+    return value if isinstance(value, str) and len(value) <= limit else None
+
+
+def url_choice(param: str, options: Sequence[str], default: str) -> str:
+    """The URL's `param` when it is one of `options`, else `default` (unknown values are
+    ignored; a repeated parameter counts by its last value, as st.query_params.get reads it)."""
+    value = st.query_params.get(param)
+    return value if value in options else default
+
+
+def url_tags() -> list[str]:
+    """The tags the URL chooses (`tag`, repeatable): each once, in order, at most MAX_TAGS.
+    Empty values and values longer than any tag (NAME_MAX) are ignored; an unknown tag is
+    kept (a shared link keeps its tags; one with NUL finds nothing)."""
+    tags = [tag for tag in st.query_params.get_all("tag") if tag and len(tag) <= NAME_MAX]
+    return list(dict.fromkeys(tags))[:MAX_TAGS]
 
 
 def writes(
@@ -111,7 +136,7 @@ def shared_sidebar(loaded: LoadedConfig, lang: str, page: str) -> Sidebar:
     report = report_picker(reports.reports, lang)
     report_tags = list(dict.fromkeys(report.tags)) if report else []
     options = list(dict.fromkeys([*report_tags, *loaded.config.tags]))
-    chosen = list(dict.fromkeys(tag for tag in st.query_params.get_all("tag") if tag))
+    chosen = url_tags()
     options += [tag for tag in chosen if tag not in options]  # a shared link keeps its tags
     bound("side_tags", chosen)
     with st.sidebar:
@@ -128,8 +153,9 @@ def explorer_params(sidebar: Sidebar, **extra: str | list[str]) -> dict[str, str
     params: dict[str, str | list[str]] = {}
     if sidebar.report is not None:
         params["report"] = sidebar.report.slug
-    if st.query_params.get("seen"):
-        params["seen"] = st.query_params["seen"]
+    seen = st.query_params.get("seen")
+    if parse_baseline(seen) is not None:  # only a baseline the explorer will accept
+        params["seen"] = seen
     params.update(extra)
     return params
 
