@@ -221,17 +221,17 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
         st.markdown(_status_line(status, loaded, lang, now))
         counts = cached_tag_counts(store)
         # Options are the bare tags (stable across refreshes); counts are only their labels.
-        picked_tags = st.pills(
+        # The URL is the source of truth (as sidebar.bound/writes): the pills show its tags,
+        # and a click writes them back before the fragment reruns.
+        st.session_state["tag_pills"] = chosen
+        st.pills(
             t("tag_filter", lang),
             report_tags,
             selection_mode="multi",
-            default=chosen,
             format_func=lambda tag: f"{tag} ({counts.get(tag, 0)})",
             key="tag_pills",
+            on_change=_write_tags,
         )
-        if picked_tags != chosen:
-            st.query_params["tag"] = picked_tags
-            st.rerun(scope="fragment")
 
         if report.verified:
             since = datetime.combine(report.verified, datetime.min.time(), UTC)
@@ -273,6 +273,15 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
                 st.markdown(f"**{escape_markdown(s.name)}**: {state}{detail}")
 
     live_panel()
+
+
+def _write_tags() -> None:
+    """The panel's tag pills → `?tag=` (none chosen: no parameter)."""
+    picked = st.session_state.get("tag_pills") or []
+    if picked:
+        st.query_params["tag"] = picked
+    else:
+        st.query_params.pop("tag", None)
 
 
 def _refresh_now(loaded: LoadedConfig, lang: str) -> None:
