@@ -3,18 +3,21 @@ form with its rate limit and expiry, and the gates on adding sources, OPML impor
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from reportwatch.config.editors import add_editor
+from reportwatch.config.editors import add_editor, hash_password
 from reportwatch.config.settings import ConfigError, EditorsConfig, load_config, parse_config
 from reportwatch.ui import auth
-from reportwatch.ui.auth import Editor, FailureLog, sign_in, signed_in
+from reportwatch.ui.auth import FailureLog, sign_in, signed_in
 from tests.feedserver import FeedServer, rss
 from tests.helpers import ROOT, SHOP, TENCENT, cli, write_config
 
@@ -154,13 +157,21 @@ def test_sign_in_and_session_expiry(editors: EditorsConfig) -> None:
     assert sign_in(editors, "nobody", PASSWORD, state, start, names).editor is None
     assert sign_in(editors, "alice", "wrong password", state, start, names).editor is None
     result = sign_in(editors, " ALICE ", PASSWORD, state, start, names)
-    assert result.editor == Editor("alice", "password", start + 8 * 3600)
+    assert result.editor is not None and result.editor.name == "alice"
+    assert result.editor.via == "password" and result.editor.expires == start + 8 * 3600
     assert signed_in(editors, state, start + 8 * 3600 - 1) == result.editor
     assert signed_in(editors, state, start + 8 * 3600) is None  # expired: signed out
     assert auth.SESSION_KEY not in state and state[auth.NOTICE_KEY] == "session_expired"
     # An account removed from the file ends its sessions at once.
     sign_in(editors, "alice", PASSWORD, state, start, names)
     assert signed_in(EditorsConfig(), state, start + 1) is None
+    # So does a new password for it (`reportwatch editor add alice` again).
+    sign_in(editors, "alice", PASSWORD, state, start, names)
+    assert signed_in(editors, state, start + 1) is not None
+    renewed = EditorsConfig(
+        accounts=[{"name": "alice", "password_hash": hash_password("new one!")}]
+    )
+    assert signed_in(renewed, state, start + 1) is None
 
 
 def test_failed_sign_ins_are_limited_per_name_and_per_session(editors: EditorsConfig) -> None:
@@ -333,3 +344,85 @@ def test_viewer_and_editor_in_chromium(feed_server: FeedServer, tmp_path: Path) 
         other.wait_for_selector(APP_READY, timeout=60_000)
         other.get_by_text("编辑需要登录").first.wait_for(timeout=30_000)
         assert other.get_by_label("订阅源地址(http/https)").count() == 0
+
+
+# -- OIDC (st.login) against a mock provider, in Chromium -----------------------------------
+
+
+@contextmanager
+def server_with_secrets(config: Path, secrets: str) -> Iterator[str]:
+    """Like tests.browser.streamlit_server, with a known port (the OIDC redirect names it) and
+    a secrets file of our own (never the checkout's .streamlit/secrets.toml)."""
+    from tests.browser import _wait_healthy, free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    secrets_file = config.parent / "secrets.toml"
+    secrets_file.write_text(secrets.replace("{base}", base), encoding="utf-8")
+    env = {**os.environ, "REPORTWATCH_CONFIG": str(config)}
+    log = open(config.parent / "streamlit.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--secrets.files", str(secrets_file)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        _wait_healthy(base, process, config.parent / "streamlit.log")
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def test_oidc_editor_by_email_domain_in_chromium(feed_server: FeedServer, tmp_path: Path) -> None:
+    pytest.importorskip("authlib")
+    mock = pytest.importorskip("oidc_provider_mock")
+    from tests.browser import APP_READY, chromium, open_app
+
+    feed_server.set_feed("/feed.xml", rss([TENCENT, SHOP]))
+    listed = [{"name": "本地源", "url": feed_server.url("/feed.xml")}]
+    config = write_config(
+        tmp_path, listed, allow_private_sources=True, editors={"domains": ["newsroom.example"]}
+    )
+    with mock.run_server_in_thread() as provider:
+        issuer = f"http://127.0.0.1:{provider.server_port}"
+        secrets = f"""[auth]
+redirect_uri = "{{base}}/oauth2callback"
+cookie_secret = "reportwatch-test-cookie-secret-0123456789"
+client_id = "reportwatch"
+client_secret = "reportwatch-secret"
+server_metadata_url = "{issuer}/.well-known/openid-configuration"
+"""
+        with server_with_secrets(config, secrets) as base, chromium() as browser:
+            for email, editor in (("eve@elsewhere.example", False), ("ann@newsroom.example", True)):
+                page = open_app(browser, base + "/sources")
+                main = page.locator("[data-testid='stMain']")
+                sidebar = page.locator("[data-testid='stSidebar']")
+                main.get_by_text("请在「来源」页的侧边栏").first.wait_for(timeout=30_000)
+                sidebar.get_by_role("button", name="用单点登录(SSO)").click()
+                page.locator("input[name='sub']").fill(email)  # the mock's authorize form
+                page.get_by_role("button", name="Authorize").click()
+                page.wait_for_url(base + "/**")  # Streamlit's callback lands on the report page
+                page.goto(base + "/sources")
+                page.wait_for_selector(APP_READY, timeout=60_000)
+                if editor:
+                    sidebar.get_by_text("已以编辑身份登录").wait_for(timeout=30_000)
+                    assert email in sidebar.inner_text().replace("\u2060", "")  # no autolink
+                    main.get_by_label("订阅源地址(http/https)").wait_for(timeout=30_000)
+                    page.screenshot(path=str(tmp_path / "oidc-editor.png"), full_page=True)
+                    sidebar.get_by_role("button", name="退出登录").click()
+                    page.wait_for_url(lambda url: "/sources" not in url)  # the provider's logout
+                    page.goto(base + "/sources")
+                    page.wait_for_selector(APP_READY, timeout=60_000)
+                    sidebar.get_by_role("button", name="用单点登录(SSO)").wait_for(timeout=30_000)
+                    assert main.get_by_label("订阅源地址(http/https)").count() == 0
+                else:
+                    sidebar.get_by_text("不在编辑名单中").wait_for(timeout=30_000)
+                    assert main.get_by_label("订阅源地址(http/https)").count() == 0
+                page.close()

@@ -5,6 +5,7 @@ shows them. AppTest against stores filled by real poll cycles; the tab titles in
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from tests.analysis_data import recent
 from tests.browser import chromium, open_app, streamlit_server
 from tests.feedserver import FeedServer, rss
 from tests.helpers import ROOT, write_config
+from tests.test_auth import as_editor
 
 REPORT_TITLE = "微信电商突围:超级应用能否打破电商困局?"
 PAGES = {"report": "pages/report.py", "explorer": "pages/explorer.py",
@@ -133,6 +135,7 @@ def test_no_table_on_any_page_shows_none_nan_or_nat(mixed, feed_server: FeedServ
     assert (never[["last_checked", "last_ok", "latency", "bytes", "next_due"]] == MISSING).all()
 
     opml = build_opml([("新源", "https://feeds.example/a.xml"), ("坏", "ftp://x/")])
+    sources = as_editor(sources, Path(os.environ["REPORTWATCH_CONFIG"]))  # import: editors only
     sources.file_uploader(key="opml_file").upload("feeds.opml", opml).run()
     assert len(assert_no_missing_text(sources)) == 2  # the import preview too
 

@@ -8,8 +8,9 @@ Two ways to sign in:
 - built-in accounts (`editors.accounts`, argon2 hashes written by `reportwatch editor add`):
   a name + password form in the sidebar. The signed-in editor lives in this session's state
   with an expiry (`editors.session_hours`, 8 by default); removing the account from the file
-  ends its sessions. Failed attempts are limited per name (across the server process) and per
-  session: MAX_FAILURES in WINDOW seconds, then a message saying when to try again.
+  or giving it a new password ends its sessions. Failed attempts are limited per name (across
+  the server process) and per session: MAX_FAILURES in WINDOW seconds, then a message saying
+  when to try again.
 - Streamlit's own `st.login` (OIDC) when `[auth]` is set in .streamlit/secrets.toml: a signed-in
   user whose email is in `editors.emails` or whose domain is in `editors.domains` edits.
 
@@ -19,6 +20,7 @@ The functions that decide take the session state and the time as parameters, for
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -50,6 +52,7 @@ class Editor:
     name: str  # the account name, or the email for OIDC
     via: str  # "password" or "oidc"
     expires: float | None = None  # seconds since the epoch; OIDC sessions follow Streamlit's
+    stamp: str = ""  # a digest of the password hash: a new password ends the old sessions
 
 
 @dataclass
@@ -110,8 +113,9 @@ def signed_in(editors: EditorsConfig, state: MutableMapping[str, Any], now: floa
     editor = state.get(SESSION_KEY)
     if not isinstance(editor, Editor) or editor.via != "password":
         return None
-    names = {account.name for account in editors.accounts}
-    if editor.expires is None or now >= editor.expires or editor.name not in names:
+    stamps = {account.name: _stamp(account.password_hash.get_secret_value())
+              for account in editors.accounts}  # fmt: skip
+    if editor.expires is None or now >= editor.expires or stamps.get(editor.name) != editor.stamp:
         del state[SESSION_KEY]
         state[NOTICE_KEY] = "session_expired"
         return None
@@ -141,11 +145,17 @@ def sign_in(
         log.warning("editor sign-in refused (wrong name or password)")
         return SignIn(None)
     names.clear(key)
-    editor = Editor(account, "password", now + editors.session_hours * 3600)
+    stored = next(a.password_hash for a in editors.accounts if a.name == account)
+    stamp = _stamp(stored.get_secret_value())
+    editor = Editor(account, "password", now + editors.session_hours * 3600, stamp)
     state[SESSION_KEY] = editor
     state.pop(NOTICE_KEY, None)
     log.info("editor signed in")
     return SignIn(editor)
+
+
+def _stamp(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
 def sign_out(state: MutableMapping[str, Any]) -> None:
@@ -225,7 +235,8 @@ def editor_sidebar(loaded: LoadedConfig, lang: str) -> None:
             if st.button(t("sign_out", lang), key="sign_out", icon="🚪"):
                 sign_out(st.session_state)
                 if editor.via == "oidc":
-                    st.logout()
+                    st.logout()  # clears the identity cookie, ends the provider's session
+                    return
                 st.rerun()
             return
         notice = st.session_state.pop(NOTICE_KEY, None)
