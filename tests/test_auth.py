@@ -426,3 +426,45 @@ server_metadata_url = "{issuer}/.well-known/openid-configuration"
                     sidebar.get_by_text("不在编辑名单中").wait_for(timeout=30_000)
                     assert main.get_by_label("订阅源地址(http/https)").count() == 0
                 page.close()
+
+
+def test_editor_add_asks_twice_on_a_terminal(tmp_path: Path) -> None:
+    """On a TTY the password is read with getpass (no echo), twice; two different ones fail."""
+    import pty
+
+    config = tmp_path / "sources.yaml"
+    config.write_text(COMMENTED, encoding="utf-8")
+
+    def run(first: str, second: str) -> tuple[int, str]:
+        argv = [sys.executable, "-m", "reportwatch.cli", "editor", "add", "ann", "--config",
+                str(config)]  # fmt: skip
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: its terminal is the pty
+            os.chdir(ROOT)
+            os.execv(sys.executable, argv)
+        seen = b""
+        for answer in (first, second):
+            while b"assword: " not in seen.rsplit(b"\n", 1)[-1]:
+                seen += os.read(fd, 1024)
+            seen += b"\n"  # (what the terminal shows is the prompt, not the answer)
+            os.write(fd, answer.encode() + b"\n")
+        while True:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+    code, screen = run(PASSWORD, "something else")
+    assert code == 2 and "differ" in screen
+    assert "editors" not in config.read_text(encoding="utf-8")
+    code, screen = run(PASSWORD, PASSWORD)
+    assert code == 0 and "added editor 'ann'" in screen
+    assert PASSWORD not in screen  # getpass does not echo
+    [account] = load_config(config).config.editors.accounts
+    assert account.name == "ann"
