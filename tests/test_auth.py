@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -468,3 +469,36 @@ def test_editor_add_asks_twice_on_a_terminal(tmp_path: Path) -> None:
     assert PASSWORD not in screen  # getpass does not echo
     [account] = load_config(config).config.editors.accounts
     assert account.name == "ann"
+
+
+def test_many_sign_ins_at_once_run_at_most_two_password_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """argon2 takes ~64 MiB a check: a crowd of sessions trying made-up names at once must not
+    add up. Every attempt still runs a real check (or is refused); never more than two at once."""
+    from reportwatch.config import editors as editors_module
+    from reportwatch.config.settings import EditorAccount
+    from tests.helpers import at_once
+
+    real = editors_module._HASHER
+    running, peak, lock = [0], [0], threading.Lock()
+
+    class Counting:
+        def verify(self, stored: str, password: str) -> bool:
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            try:
+                return real.verify(stored, password)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    accounts = [EditorAccount(name="alice", password_hash=hash_password("correct horse"))]
+    editors_module.verify_password(accounts, "nobody", "warm-up")  # the unknown-name hash
+    monkeypatch.setattr(editors_module, "_HASHER", Counting())
+    attempts = [lambda n=n: editors_module.verify_password(accounts, f"x{n}", "guess")
+                for n in range(8)]  # fmt: skip
+    assert at_once(*attempts) == [None] * 8
+    assert peak[0] <= editors_module.CONCURRENT_CHECKS
+    assert editors_module.verify_password(accounts, "alice", "correct horse") == "alice"

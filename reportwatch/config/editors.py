@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -27,6 +28,9 @@ from reportwatch.config.settings import (
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024  # argon2 takes any length; a cap keeps a sign-in form from being a DoS tool
+CONCURRENT_CHECKS = 2  # argon2 verifications at once in this process (memory-hard: ~64 MiB each)
+CHECK_WAIT = 10.0  # seconds a sign-in waits for its turn
+_CHECKS = threading.BoundedSemaphore(CONCURRENT_CHECKS)
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 
 
@@ -59,10 +63,16 @@ def verify_password(accounts: list[EditorAccount], name: str, password: str) -> 
     stored = account.password_hash.get_secret_value() if account else _dummy_hash()
     if not password or len(password) > PASSWORD_MAX:
         return None
+    # Each check takes ~64 MiB for a moment: many sessions trying made-up names at once must
+    # not add up to gigabytes. Past the wait, the attempt is refused like a wrong password.
+    if not _CHECKS.acquire(timeout=CHECK_WAIT):
+        return None
     try:
         _HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
+    finally:
+        _CHECKS.release()
     return account.name if account else None
 
 
