@@ -234,3 +234,27 @@ def test_pruning_an_entry_forgets_its_story_keys(
         after = conn.exec_driver_sql("SELECT count(*) FROM story_keys").scalar_one()
     assert 0 < after < before  # the kept story's keys stay, so its copies still join it
     assert [s["title"] for s in items(config)] == ["腾讯宣布微信小店开放跨境电商"]
+
+
+def test_the_explorer_lists_a_story_once_or_every_copy(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+) -> None:
+    from reportwatch.store.explore import Filters, count, rows
+
+    title = "腾讯宣布视频号小店升级为微信小店"
+    config = two_feeds(
+        feed_server, tmp_path, database_url,
+        [story_item("e1", title, "https://a.example/e1")],
+        [story_item("e2", title, "https://b.example/e2")],
+    )  # fmt: skip
+    poll(config)
+    store = open_store(load_config(config).config.database_url)
+    assert count(store, Filters()) == 1
+    [row] = rows(store, Filters())
+    assert row["copies"] == 2 and len(row["also"]) == 1
+    assert {row["source"], *row["also"]} == {"虎嗅", "虎嗅 RSSHub"}
+    every = rows(store, Filters(copies=True))
+    assert count(store, Filters(copies=True)) == 2 and len(every) == 2
+    assert len({r["story"] for r in every}) == 1
+    # Filtered to the feed that carried the later copy, the story is still found (once).
+    assert count(store, Filters(sources=("虎嗅 RSSHub",))) == 1
