@@ -38,15 +38,22 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(config: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start `streamlit run dashboard.py` on a free port; yield its base URL."""
-    port = free_port()
+def streamlit_server(
+    config: Path,
+    env: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
+    args: list[str] | None = None,
+) -> Iterator[str]:
+    """Start `streamlit run dashboard.py` (on `port`, else a free one, with extra command-line
+    `args`); yield its base URL."""
+    port = port or free_port()
     environment = {**os.environ, "REPORTWATCH_CONFIG": str(config), **(env or {})}
     log = open(config.parent / "streamlit.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", *(args or [])],
         cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

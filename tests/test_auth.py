@@ -352,33 +352,15 @@ def test_viewer_and_editor_in_chromium(feed_server: FeedServer, tmp_path: Path) 
 
 @contextmanager
 def server_with_secrets(config: Path, secrets: str) -> Iterator[str]:
-    """Like tests.browser.streamlit_server, with a known port (the OIDC redirect names it) and
-    a secrets file of our own (never the checkout's .streamlit/secrets.toml)."""
-    from tests.browser import _wait_healthy, free_port
+    """tests.browser.streamlit_server with a known port (the OIDC redirect names it) and a
+    secrets file of our own (never the checkout's .streamlit/secrets.toml)."""
+    from tests.browser import free_port, streamlit_server
 
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     secrets_file = config.parent / "secrets.toml"
-    secrets_file.write_text(secrets.replace("{base}", base), encoding="utf-8")
-    env = {**os.environ, "REPORTWATCH_CONFIG": str(config)}
-    log = open(config.parent / "streamlit.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--secrets.files", str(secrets_file)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        _wait_healthy(base, process, config.parent / "streamlit.log")
+    secrets_file.write_text(secrets.replace("{base}", f"http://127.0.0.1:{port}"), "utf-8")
+    with streamlit_server(config, port=port, args=["--secrets.files", str(secrets_file)]) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def test_oidc_editor_by_email_domain_in_chromium(feed_server: FeedServer, tmp_path: Path) -> None:

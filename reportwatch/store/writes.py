@@ -172,28 +172,24 @@ class _SqliteWriter:
         self.text = SqliteText()
         self.hits: dict[tuple[tuple[str, str], ...], str] = {}
 
-    def existing(self, source_id: int, keys: list[str]) -> dict[str, Existing]:
-        found: dict[str, Existing] = {}
+    def _by_key(self, columns: str, source_id: int, keys: list[str]) -> list[Any]:
+        """Rows (key first) of this source's entries with these keys, a chunk per statement."""
+        rows: list[Any] = []
         for start in range(0, len(keys), CHUNK):
             chunk = keys[start : start + CHUNK]
             sql = (
-                "SELECT key, id, title, summary, first_seen FROM entries "
+                f"SELECT key, {columns} FROM entries "
                 f"WHERE source_id = ? AND key IN ({', '.join('?' * len(chunk))})"
             )
-            for key, *row in self.conn.exec_driver_sql(sql, (source_id, *chunk)):
-                found[key] = (row[0], row[1], row[2], row[3])
-        return found
+            rows += self.conn.exec_driver_sql(sql, (source_id, *chunk)).all()
+        return rows
+
+    def existing(self, source_id: int, keys: list[str]) -> dict[str, Existing]:
+        rows = self._by_key("id, title, summary, first_seen", source_id, keys)
+        return {key: (i, title, summary, seen) for key, i, title, summary, seen in rows}
 
     def ids(self, source_id: int, keys: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
-            sql = (
-                "SELECT key, id FROM entries "
-                f"WHERE source_id = ? AND key IN ({', '.join('?' * len(chunk))})"
-            )
-            found.update(self.conn.exec_driver_sql(sql, (source_id, *chunk)).all())
-        return found
+        return dict(self._by_key("id", source_id, keys))
 
     def _row(self, entry: Entry, found: list[TagMatchLike], first_seen: Any) -> list[Any]:
         t = self.text
