@@ -20,6 +20,8 @@ from reportwatch.models import FetchResult
 from reportwatch.store.core import Store, StoreError, open_store
 
 if TYPE_CHECKING:
+    from reportwatch.match.learned import LearnedMatcher
+    from reportwatch.match.matcher import Matcher
     from reportwatch.store.queries import Item
 
 EXIT_CONFIG = 2
@@ -178,13 +180,103 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from reportwatch.poll.cycle import build_matcher
 
     loaded = load_config(args.config)
-    matcher = build_matcher(loaded)
-    found = matcher.match(args.text, args.summary or "", args.category or ())
-    if not found:
-        print("no tag matches")
+    rules = build_matcher(loaded)
+    text, summary = args.text, args.summary or ""
+    found = rules.match(text, summary, args.category or ())
+    models = _models(loaded, rules)
+    print("rules:" if found else "rules: no tag matches")
     for m in found:
         hits = ", ".join(f"{h.keyword!r} in {h.field}" for h in m.hits)
-        print(f"{m.tag}  (score {m.score:.2f}): {hits}")
+        print(f"  {m.tag}  (score {m.score:.2f}): {hits}")
+    if models is None:
+        return 0
+    if not models.models:
+        print("models: none trained yet (the rules decide every tag)")
+        return 0
+    print("models (they decide their tags among the items their gate admits):")
+    from reportwatch.match.matcher import normalise
+
+    for tag, model in sorted(models.models.items()):
+        gated = model.gated(normalise(text) + "\n" + normalise(summary))
+        score = model.score(text, summary, found)
+        verdict = "gives" if gated and score >= model.threshold else "does not give"
+        why = "" if gated else " (no gate word: not judged)"
+        top = ", ".join(f"{g!r} {w:+.2f}" for g, w in model.top_grams(text, summary, found))
+        print(f"  {tag}: score {score:+.2f}, {verdict} the tag{why}; "
+              f"version {model.version}, {model.labels} labels; weighed most: {top}")  # fmt: skip
+    tags = [m.tag for m in models.match(text, summary, args.category or ())]
+    print("result: " + (", ".join(tags) if tags else "no tag"))
+    return 0
+
+
+def _models(loaded: LoadedConfig, rules: Matcher) -> LearnedMatcher | None:
+    """The rules with the store's models, or None (and why on stderr) when the store is not
+    there to ask."""
+    from reportwatch.poll.learn import current_matcher
+
+    try:
+        store = open_store(loaded.config.database_url)
+    except StoreError as exc:
+        print(f"models: not shown ({exc})", file=sys.stderr)
+        return None
+    try:
+        return current_matcher(store, loaded, rules)
+    finally:
+        store.close()
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from reportwatch.poll.cycle import build_matcher
+    from reportwatch.poll.learn import FeedbackError, import_feedback
+
+    loaded, store = _open(args)
+    try:
+        if args.action == "export":
+            for v in store.feedback(args.tag):
+                print(json.dumps(v.as_dict(), ensure_ascii=False))
+            return 0
+        try:
+            if args.file == "-":
+                lines = sys.stdin.read().splitlines()
+            else:
+                with open(args.file, encoding="utf-8") as f:
+                    lines = f.read().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            return _fail(f"cannot read {args.file}: {exc}", EXIT_CONFIG)
+        try:
+            report = import_feedback(store, loaded, build_matcher(loaded), lines, args.analyst)
+        except FeedbackError as exc:
+            return _fail(str(exc), EXIT_CONFIG)
+        print(f"imported {report}")
+        return 0
+    finally:
+        store.close()
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from reportwatch.match import evaluate as ev
+    from reportwatch.poll.cycle import build_matcher
+    from reportwatch.poll.learn import gates
+
+    loaded = load_config(args.config)
+    rules = build_matcher(loaded)
+    try:
+        items = ev.load_labels(Path(args.labels))
+    except ev.LabelsError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    present = {t for i in items for t in i.labels}
+    tags = args.tag or [t for t in rules.tags if t in present]
+    unknown = [t for t in tags if t not in rules.tags]
+    if unknown:
+        return _fail(f"unknown tag(s): {', '.join(unknown)}", EXIT_CONFIG)
+    gate = gates(loaded, tags)
+    reports = []
+    for tag in tags:
+        print(f"evaluating {tag} …", file=sys.stderr)
+        reports.append(ev.evaluate_tag(tag, items, rules, gate[tag], kind=args.kind))
+    print(ev.format_report(reports, args.kind))
     return 0
 
 
@@ -257,6 +349,28 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--summary", help="summary text")
     explain.add_argument("--category", action="append", help="a category (repeatable)")
     explain.set_defaults(func=cmd_explain)
+
+    fb = sub.add_parser("feedback", help="analysts' verdicts on stories: import or export")
+    fb_sub = fb.add_subparsers(dest="action", required=True)
+    imp = fb_sub.add_parser(
+        "import", parents=[common],
+        help='verdicts from JSON lines: {"link": …, "tag": …, "relevant": true|false}',
+    )  # fmt: skip
+    imp.add_argument("file", help='a JSON-lines file ("-": stdin)')
+    imp.add_argument("--analyst", help="whose verdicts these are (stored with them)")
+    imp.set_defaults(func=cmd_feedback)
+    exp = fb_sub.add_parser("export", parents=[common], help="print every verdict as JSON lines")
+    exp.add_argument("--tag", help="only this tag")
+    exp.set_defaults(func=cmd_feedback)
+
+    evaluate = sub.add_parser(
+        "evaluate", parents=[common],
+        help="P / R / F1 per tag of the rules, the model and both, cross-validated on labels",
+    )  # fmt: skip
+    evaluate.add_argument("labels", help="JSON lines of labelled items")
+    evaluate.add_argument("--tag", action="append", help="only this tag (repeatable)")
+    evaluate.add_argument("--kind", choices=["logreg", "svm", "nbsvm"], default="logreg")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     editor = sub.add_parser("editor", help="manage the editors who may change sources in the UI")
     editor_sub = editor.add_subparsers(dest="action", required=True)

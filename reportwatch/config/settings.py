@@ -43,6 +43,9 @@ class TagRule(BaseModel):
     all_: list[str] = Field(default_factory=list, alias="all")  # every one of these
     none_: list[str] = Field(default_factory=list, alias="none")  # none of these
     title_only: list[str] = Field(default_factory=list)  # count only when in the title
+    # More words that let the tag's learned model judge an item (besides the rule's own
+    # keywords): the model decides only among items its gate admits.
+    gate: list[str] = Field(default_factory=list)
 
 
 def _check_timezone(value: str | None) -> str | None:

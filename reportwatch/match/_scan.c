@@ -107,7 +107,16 @@ static inline int is_word(uint32_t cp) {
 }
 
 static inline int is_segment(uint32_t cp) { /* a headline's subject follows these */
-    return cp == '\n' || cp == ':' || cp == '|' || cp == '?' || cp == '!' || cp == 0x4E28;
+    return cp == '\n' || cp == ':' || cp == '|' || cp == '?' || cp == '!' || cp == ';'
+        || cp == '/' || cp == 0x4E28;
+}
+
+/* Does a segment start at buf[start]: the field's start, or a segment mark before it, with
+   spaces between allowed ("36氪 | 微信…", "A； 微信…")? */
+static inline int segment_start(const uint32_t *buf, Py_ssize_t start) {
+    Py_ssize_t i = start - 1;
+    while (i >= 0 && buf[i] == ' ') i--;
+    return i < 0 || is_segment(buf[i]);
 }
 
 static inline void mark(Scanner *self, int32_t id, uint8_t bit) {
@@ -140,7 +149,7 @@ static void hits(Scanner *self, const uint32_t *buf, Py_ssize_t n, Py_ssize_t en
         const int32_t *ids = self->ids + self->ids_start[k];
         int32_t nfree = self->nfree[k], nanch = self->nanch[k];
         for (int32_t j = 0; j < nfree; j++) mark(self, ids[j], bit);
-        if (nanch && (start == 0 || is_segment(buf[start - 1])))
+        if (nanch && segment_start(buf, start))
             for (int32_t j = 0; j < nanch; j++) mark(self, ids[nfree + j], bit);
     }
 }

@@ -45,7 +45,7 @@ from .hanzi import converters
 from .scanner import build_scanner, found_from_key, found_key
 
 _BITS = ((1, "title", 3.0), (4, "categories", 2.0), (2, "summary", 1.0))  # title counts most
-_VERSION = "match-v1"  # part of the fingerprint: bump when matching semantics change
+_VERSION = "match-v2"  # part of the fingerprint: bump when matching semantics change
 
 _MARKUP = re.compile(r"<[a-zA-Z/!?][^<>]*>")
 
@@ -120,7 +120,20 @@ def _variants(keyword: str) -> tuple[str, ...]:
 
 # Word characters for Latin keyword boundaries. Case does not matter: text is case folded.
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_SEGMENT = "\n:|?!丨"  # a headline's subject comes after these, or at a field start
+# Longer words that hold a keyword without meaning it, split where they part from it: 微商
+# (WeChat sellers) inside 小微商户 (small merchants), 微信支付 inside "微信支付宝" (WeChat and
+# Alipay). The text gets a mark at the split before scanning, so the keyword cannot match there.
+LOOKALIKES = ("小微|商户", "小微|商家", "微信|支付宝")
+_MASK = "\ue000"  # a private-use character: no keyword, NFKC and casefold keep it
+
+_SEGMENT = "\n:|?!;/丨"  # a headline's subject comes after these (and spaces), or at a field start
+
+
+def _segment_start(text: str, start: int, seg: str) -> bool:
+    """A segment starts at text[start]: the field's start or a mark of seg before it, spaces
+    between allowed ("36氪 | 微信…")."""
+    before = text[:start].rstrip(" ")
+    return not before or before[-1] in seg
 
 
 def _split(items: Iterable[str]) -> list[list[str]]:
@@ -170,6 +183,10 @@ class Matcher:
             for i in t.pos:
                 self._triggers.setdefault(i, []).append(t)
         self._spelling = [kw.lstrip("^") for kw in self.keywords]  # id -> text for Hit.keyword
+        self._lookalike = self._lookalikes()
+        words = sorted(self._lookalike, key=len, reverse=True)
+        self._lookalike_re = re.compile("|".join(map(re.escape, words))) if words else None
+        self._lookalike_sub = lambda m: self._lookalike[m.group()]
         variants: dict[str, tuple[set[int], set[int]]] = {}  # text -> (free ids, anchored ids)
         for kw, i in self._spellings.items():
             for v in _variants(kw):
@@ -212,8 +229,44 @@ class Matcher:
                 )  # fmt: skip
             # The compiled match answers most entries itself (from the memo) and calls
             # _match_rest for the others: no Python frame at all on the common path.
-            self.match = self._scanner.match if self._scanner is not None else self.match_python
+            if self._scanner is None:
+                self.match = self.match_python  # it marks the lookalikes itself
+            else:
+                scan = self._scanner.match
+                self.match = self._masking(scan) if self._lookalike else scan
             self._ready = True
+
+    def _lookalikes(self) -> dict[str, str]:
+        """The LOOKALIKES that some keyword spans the split of: word → word with the mark."""
+        out = {}
+        for entry in LOOKALIKES:
+            left, right = entry.split("|")
+            word = left + right
+            for kw in self._spellings:
+                kw = kw.lstrip("^")
+                at = word.find(kw)
+                while at != -1:
+                    if at < len(left) < at + len(kw):
+                        out[word] = left + _MASK + right
+                    at = word.find(kw, at + 1)
+        return out
+
+    def _masking(self, inner: Callable[..., list[TagMatch]]) -> Callable[..., list[TagMatch]]:
+        """match() that marks the lookalikes first (one regex search when there are none)."""
+        mask = self._mask
+
+        def match(title: str, summary: str = "", categories: Sequence[str] = ()) -> list[TagMatch]:
+            title, summary = mask(title, summary)
+            return inner(title, summary, categories)
+
+        return match
+
+    def _mask(self, title: str, summary: str) -> tuple[str, str]:
+        pattern = self._lookalike_re
+        if pattern is not None and (pattern.search(title) or (summary and pattern.search(summary))):
+            sub = self._lookalike_sub
+            return pattern.sub(sub, title), pattern.sub(sub, summary)
+        return title, summary
 
     def _compile_tag(self, name: str, rule: dict[str, list[list[str]]]) -> _Tag:
         title_only = {kw for g in rule["title_only"] for kw in g}
@@ -247,7 +300,7 @@ class Matcher:
             if right and end < n and text[end] in word:
                 continue
             bit = 1 if start < b1 else 2 if start < b2 else 4
-            if anchored and (not start or text[start - 1] in seg):
+            if anchored and _segment_start(text, start, seg):
                 free += anchored
             for i in free:
                 found[i] = found.get(i, 0) | bit
@@ -285,6 +338,7 @@ class Matcher:
         """match() without the compiled scanner: the reference it is tested against."""
         if not self._ready:
             self._build_automata()
+        title, summary = self._mask(title, summary)
         text = _normalise_fields(title, summary, categories) if self._joined else None
         if text is None:  # a field (or keyword) holds _SEP: normalise field by field
             seg, parts = _SEGMENT, [normalise(title), normalise(summary)]
@@ -362,7 +416,7 @@ def compile_rules(rules: Mapping[str, TagRule], extra_tags: Iterable[str] = ()) 
             "none": _split(rule.none_),
             "title_only": _split(rule.title_only),
         }
-    parts = [_VERSION, boilerplate.BOILERPLATE_PATTERNS, norm]
+    parts = [_VERSION, boilerplate.BOILERPLATE_PATTERNS, norm, LOOKALIKES]
     blob = json.dumps(parts, ensure_ascii=False, sort_keys=True)
     return Matcher(norm, hashlib.sha256(blob.encode()).hexdigest())
 

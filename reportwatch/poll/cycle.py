@@ -19,6 +19,7 @@ from reportwatch.models import FetchResult, ParsedFeed
 from reportwatch.poll.owner import owner_is_dead, poller_id
 from reportwatch.poll.stories import Stories, stories_for
 from reportwatch.store.core import SourceRow, SourceUpdate, Store
+from reportwatch.store.writes import MatcherLike
 
 if TYPE_CHECKING:  # imported where used: a cycle of 304s needs no parser or process pool,
     # and the matcher is built while the first requests are on the network
@@ -82,6 +83,14 @@ def build_matcher(loaded: LoadedConfig) -> Matcher:
         return _last_matcher[0]
     _last_matcher[:] = [matcher]
     return matcher
+
+
+def relevance(loaded: LoadedConfig, store: Store) -> MatcherLike:
+    """The rules, with each tag's learned model where the analysts' feedback trained one
+    (retrained first when the feedback changed since)."""
+    from reportwatch.poll.learn import current_matcher
+
+    return current_matcher(store, loaded, build_matcher(loaded))
 
 
 def fetch_settings(loaded: LoadedConfig) -> FetchSettings:
@@ -151,7 +160,7 @@ def run_cycle(
     force: bool = False,
     trigger: str = "schedule",
     on_fetched: Callable[[FetchResult], None] | None = None,
-    matcher: Matcher | None = None,
+    matcher: MatcherLike | None = None,
 ) -> CycleReport:
     """Poll every due source once. Feeds can fail; the cycle itself never raises for them."""
     config = loaded.config
@@ -161,8 +170,8 @@ def run_cycle(
     lease = timedelta(seconds=config.fetch.timeout * 3 + 60)
     store.release_dead_leases(owner_is_dead, report.started)  # a killed worker's sources
     claimed = store.claim_due(owner, report.started, lease, force=force)
-    if not claimed:  # rule changes still apply to the stored entries
-        report.rematched = store.rematch_if_changed(matcher or build_matcher(loaded))
+    if not claimed:  # rule changes (and new models) still apply to the stored entries
+        report.rematched = store.rematch_if_changed(matcher or relevance(loaded, store))
         report.finished = utcnow()
         return report
     run_id = store.start_run(report.started, trigger)
@@ -205,7 +214,7 @@ def run_cycle(
     try:
         # Compile the rules (and re-match stored entries if they changed) while the first
         # requests are on the network: this CPU work no longer delays them.
-        matcher = matcher or build_matcher(loaded)
+        matcher = matcher or relevance(loaded, store)
         report.rematched = store.rematch_if_changed(matcher)
         stories = stories_for(store, report.started)
         # Each result is stored on its own (one short transaction per source). Saving the
@@ -265,7 +274,7 @@ def _store_one(
     result: FetchResult,
     feed: ParsedFeed | None,
     hashes: dict[str, str],
-    matcher: Matcher,
+    matcher: MatcherLike,
     stories: Stories,
 ) -> SourceOutcome:
     interval = (cfg.interval if cfg and cfg.interval else None) or loaded.config.poll_interval

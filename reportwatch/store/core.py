@@ -29,6 +29,20 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from reportwatch.models import Entry, FetchResult, FetchState
 from reportwatch.store.errors import StoreError, describe_db_error, shown_url
+from reportwatch.store.feedback import (
+    StoredModel,
+    StoredVerdict,
+    Verdict,
+    apply_verdicts,
+    feedback_serial,
+    forget_verdict,
+    load_models,
+    model_versions,
+    save_model,
+    save_verdicts,
+    stored_verdicts,
+    verdicts_of,
+)
 from reportwatch.store.schema import (
     NewerSchemaError,
     entries,
@@ -45,6 +59,8 @@ from reportwatch.store.stories import (
     StoriesLike,
     assign,
     founders_since,
+    key_hash,
+    known_keys,
     sync_matches,
     unassigned,
 )
@@ -338,8 +354,72 @@ class Store:
                     sync_matches(conn, [r.id for r in rows])
             checked += len(rows)
             last_id = rows[-1].id
+        with self.engine.begin() as conn:  # the analysts' verdicts stand whatever matched
+            apply_verdicts(conn)
         self.set_meta("rules_fingerprint", matcher.fingerprint)
         return checked
+
+    # -- feedback and models ------------------------------------------------------------------
+    def save_feedback(self, verdicts: Sequence[Verdict], now: datetime) -> None:
+        """Store analysts' verdicts and apply them to their stories at once."""
+        with self.engine.begin() as conn:
+            save_verdicts(conn, verdicts, now)
+
+    def forget_feedback(self, story_id: int, tag: str) -> bool:
+        with self.engine.begin() as conn:
+            return forget_verdict(conn, story_id, tag)
+
+    def feedback(self, tag: str | None = None) -> list[StoredVerdict]:
+        with self.engine.connect() as conn:
+            return stored_verdicts(conn, tag)
+
+    def verdicts(self, story_ids: Iterable[int]) -> dict[tuple[int, str], bool]:
+        with self.engine.connect() as conn:
+            return verdicts_of(conn, story_ids)
+
+    def feedback_serial(self) -> int:
+        with self.engine.connect() as conn:
+            return feedback_serial(conn)
+
+    def story_by_keys(self, keys: Sequence[str], link: str | None = None) -> int | None:
+        """The story that has one of these exact-copy keys (see StoriesLike.keys), else the
+        story of an entry with exactly this link; None."""
+        with self.engine.connect() as conn:
+            hashes = [key_hash(k) for k in keys]
+            known = known_keys(conn, hashes)
+            for h in hashes:
+                if h in known:
+                    return int(known[h][0])
+            if link:
+                row = conn.execute(
+                    select(entries.c.story_id, entries.c.id).where(entries.c.link == link).limit(1)
+                ).first()
+                if row is not None:
+                    return int(row[0] if row[0] is not None else row[1])
+        return None
+
+    def story_text(self, story_id: int) -> tuple[str, str, str | None] | None:
+        """(title, summary, link) of the story's first copy; None if it has none stored."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(entries.c.title, entries.c.summary, entries.c.link)
+                .where(or_(entries.c.story_id == story_id, entries.c.id == story_id))
+                .order_by(entries.c.first_seen, entries.c.id)
+                .limit(1)
+            ).first()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def model_versions(self) -> dict[str, tuple[int, int]]:
+        with self.engine.connect() as conn:
+            return model_versions(conn)
+
+    def load_models(self, tags: Iterable[str] | None = None) -> list[StoredModel]:
+        with self.engine.connect() as conn:
+            return load_models(conn, tags)
+
+    def save_model(self, model: StoredModel, previous: int | None) -> bool:
+        with self.engine.begin() as conn:
+            return save_model(conn, model, previous)
 
     # -- stories ------------------------------------------------------------------------------
     def assign_stories(self, stories: StoriesLike, batch: int = 2000) -> int:

@@ -128,6 +128,41 @@ story_keys = Table(
     Column("seen", UTCDateTime, nullable=False),  # the story's time (published, else first seen)
 )
 
+# An analyst's verdict on a story and tag (schema v5): final for that story and tag, and what
+# the tag's model learns from. `subject` is "s:<story id>", or "l:<link key>" for an imported
+# verdict whose link no stored story has (kept for training). The text is kept with it, so
+# the models still learn from verdicts on stories that retention has pruned.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(2100), nullable=False),
+    Column("story_id", Integer),
+    Column("tag", String(200), nullable=False),
+    Column("relevant", Boolean, nullable=False),
+    Column("analyst", String(200)),  # who said so, where sign-in exists
+    Column("at", UTCDateTime, nullable=False),
+    Column("origin", String(20), nullable=False, default="ui"),  # ui / import / cli
+    Column("title", Text, nullable=False, default=""),
+    Column("summary", Text, nullable=False, default=""),
+    Column("link", Text),
+    UniqueConstraint("subject", "tag", name="uq_feedback_subject_tag"),
+    Index("ix_feedback_story", "story_id"),
+)
+
+# Each tag's learned model (schema v5), as JSON (reportwatch.match.learned.TagModel): one row
+# per tag, its version counting up at every retraining.
+tag_models = Table(
+    "tag_models",
+    metadata,
+    Column("tag", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("trained_at", UTCDateTime, nullable=False),
+    Column("labels", Integer, nullable=False),
+    Column("feedback_serial", Integer, nullable=False),  # the feedback it was trained on
+    Column("body", Text, nullable=False),
+)
+
 poll_runs = Table(
     "poll_runs",
     metadata,
@@ -246,7 +281,19 @@ def _v4_stories(conn: Connection) -> None:
     story_keys.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2_fts, _v3_fts_queue, _v4_stories]
+def _v5_feedback(conn: Connection) -> None:
+    """Analysts' verdicts and the learned models."""
+    feedback.create(conn, checkfirst=True)
+    tag_models.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1,
+    _v2_fts,
+    _v3_fts_queue,
+    _v4_stories,
+    _v5_feedback,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -53,7 +53,7 @@ def key_hash(key: str) -> str:
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def _known(conn: Connection, hashes: Sequence[str]) -> dict[str, tuple[int, datetime]]:
+def known_keys(conn: Connection, hashes: Sequence[str]) -> dict[str, tuple[int, datetime]]:
     found: dict[str, tuple[int, datetime]] = {}
     for start in range(0, len(hashes), CHUNK):
         chunk = list(hashes[start : start + CHUNK])
@@ -78,7 +78,7 @@ def assign(conn: Connection, copies: Sequence[NewCopy], stories: StoriesLike) ->
         return {}
     keys = {c.entry_id: stories.keys(c.entry) for c in copies}
     hashes = {k: key_hash(k) for ks in keys.values() for k in ks}
-    known = _known(conn, list(dict.fromkeys(hashes.values())))
+    known = known_keys(conn, list(dict.fromkeys(hashes.values())))
     stored = set(known)  # keys already in the table (a title key there may be stale)
     story_of: dict[int, int] = {}
     fresh: dict[str, tuple[str, int, datetime]] = {}  # hash → (key, story, seen) to store
@@ -146,7 +146,7 @@ def _agree(
     wanted = [hashes[k] for c in started for k in keys[c.entry_id] if not k.startswith("t:")]
     if not wanted:
         return story_of
-    stored = _known(conn, wanted)
+    stored = known_keys(conn, wanted)
     for c in started:
         for k in keys[c.entry_id]:
             hit = stored.get(hashes[k])

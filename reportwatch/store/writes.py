@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from reportwatch.models import Entry
+from reportwatch.store.feedback import apply_for_entries
 from reportwatch.store.schema import entries, matches, sources
 from reportwatch.store.stories import NewCopy, StoriesLike, assign, sync_matches
 
@@ -131,14 +132,19 @@ def store_source(
     todo = (
         plan(write.existing(source_id, [e.key for e in items]), items, matcher) if items else Plan()
     )
+    touched: list[int] = []
     if todo.new:
         write.insert(source_id, todo.new, now)
         ids = write.ids(source_id, [entry.key for entry, _ in todo.new])
         copies = [NewCopy(ids[e.key], e, e.published or now, source_id) for e, _ in todo.new]
         assign(conn, copies, stories or _Solo())
+        touched += ids.values()
     if todo.changed:
         write.update(todo.changed, now)
         sync_matches(conn, [c[0] for c in todo.changed])  # their story's first_seen again
+        touched += [c[0] for c in todo.changed]
+    if touched:  # an analyst's verdict on a story holds for its new and changed copies too
+        apply_for_entries(conn, touched)
     write.source(source_id, state, recount=bool(todo.new))
     return len(todo.new)
 

@@ -1,0 +1,254 @@
+"""Analysts' verdicts on stories (relevant or not for a tag) and the tags' learned models.
+
+A verdict is final for its story and tag: a "not relevant" removes the tag from every copy of
+the story and keeps it off copies that arrive later and off re-matches after rule or model
+changes; a "relevant" gives the tag to the story (on its first copy) whatever the rules and the
+model say. apply_verdicts() enforces that; the writes call it for the stories they touch and
+re-matching for all.
+
+Every change of a verdict inserts a new row (the old one is deleted), so the highest feedback
+id is a serial that tells pollers whether the models are out of date.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, exists, func, select, update
+
+from reportwatch.store.schema import entries, feedback, matches, tag_models
+
+CHUNK = 500
+ANALYST_HIT = json.dumps([["分析师", "analyst"]], ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    tag: str
+    relevant: bool
+    story_id: int | None  # None: an imported link no stored story has (kept for training)
+    subject: str  # "s:<story id>" or "l:<link key>"
+    title: str
+    summary: str = ""
+    link: str | None = None
+    analyst: str | None = None
+    origin: str = "ui"
+
+
+@dataclass(frozen=True)
+class StoredVerdict:
+    id: int
+    tag: str
+    relevant: bool
+    story_id: int | None
+    title: str
+    summary: str
+    link: str | None
+    analyst: str | None
+    at: datetime
+    origin: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "link": self.link, "tag": self.tag, "relevant": self.relevant,
+            "title": self.title, "story": self.story_id, "analyst": self.analyst,
+            "at": self.at.isoformat(), "origin": self.origin,
+        }  # fmt: skip
+
+
+def save_verdicts(conn: Connection, verdicts: Sequence[Verdict], now: datetime) -> None:
+    """Store verdicts (a later one for the same subject and tag replaces the earlier) and apply
+    them to their stories, in the caller's transaction."""
+    for v in verdicts:
+        conn.execute(
+            delete(feedback).where(feedback.c.subject == v.subject, feedback.c.tag == v.tag)
+        )
+        conn.execute(
+            feedback.insert().values(
+                subject=v.subject,
+                story_id=v.story_id,
+                tag=v.tag,
+                relevant=v.relevant,
+                analyst=v.analyst,
+                at=now,
+                origin=v.origin,
+                title=v.title,
+                summary=v.summary,
+                link=v.link,
+            )  # fmt: skip
+        )
+    apply_verdicts(conn, sorted({v.story_id for v in verdicts if v.story_id is not None}))
+
+
+def forget_verdict(conn: Connection, story_id: int, tag: str) -> bool:
+    """Withdraw the verdict on a story and tag (the rules and the model decide again at the
+    next re-match). True when there was one."""
+    gone = conn.execute(
+        delete(feedback).where(feedback.c.subject == f"s:{story_id}", feedback.c.tag == tag)
+    ).rowcount
+    if gone:  # the analyst's own tag goes with it; a rule's or model's comes back on re-match
+        ids = select(entries.c.id).where(entries.c.story_id == story_id)
+        conn.execute(
+            delete(matches).where(
+                matches.c.entry_id.in_(ids), matches.c.tag == tag, matches.c.hits == ANALYST_HIT
+            )
+        )
+        _recount_matched(conn, [story_id])
+    return bool(gone)
+
+
+def apply_verdicts(conn: Connection, story_ids: Sequence[int] | None = None) -> int:
+    """Make the stories' tags follow their verdicts (all verdicts' stories when None)."""
+    query = select(feedback.c.story_id, feedback.c.tag, feedback.c.relevant).where(
+        feedback.c.story_id.is_not(None)
+    )
+    rows: list[Any] = []
+    if story_ids is None:
+        rows = conn.execute(query).all()
+    else:
+        for start in range(0, len(story_ids), CHUNK):
+            chunk = list(story_ids[start : start + CHUNK])
+            rows += conn.execute(query.where(feedback.c.story_id.in_(chunk))).all()
+    if not rows:
+        return 0
+    touched: set[int] = set()
+    for story_id, tag, relevant in rows:
+        copies = select(entries.c.id).where(entries.c.story_id == story_id)
+        if not relevant:
+            gone = conn.execute(
+                delete(matches).where(matches.c.entry_id.in_(copies), matches.c.tag == tag)
+            ).rowcount
+            if gone:
+                touched.add(story_id)
+            continue
+        has = conn.execute(
+            select(matches.c.entry_id)
+            .where(matches.c.entry_id.in_(copies), matches.c.tag == tag)
+            .limit(1)
+        ).first()
+        if has is not None:
+            continue
+        first = conn.execute(
+            select(entries.c.id, entries.c.sort_time, entries.c.first_seen)
+            .where(entries.c.story_id == story_id)
+            .order_by(entries.c.first_seen, entries.c.id)
+            .limit(1)
+        ).first()
+        if first is None:
+            continue  # the story's copies were pruned
+        conn.execute(
+            matches.insert().values(
+                entry_id=first.id,
+                tag=tag,
+                score=1.0,
+                hits=ANALYST_HIT,
+                sort_time=first.sort_time,
+                first_seen=first.first_seen,
+                story_id=story_id,
+            )  # fmt: skip
+        )
+        touched.add(story_id)
+    _recount_matched(conn, sorted(touched))
+    return len(touched)
+
+
+def apply_for_entries(conn: Connection, entry_ids: Sequence[int]) -> None:
+    """Apply the verdicts of the stories these (new or changed) entries belong to."""
+    stories: set[int] = set()
+    for start in range(0, len(entry_ids), CHUNK):
+        chunk = list(entry_ids[start : start + CHUNK])
+        found = select(entries.c.story_id).where(entries.c.id.in_(chunk))
+        stories.update(
+            r[0]
+            for r in conn.execute(
+                select(feedback.c.story_id).distinct().where(feedback.c.story_id.in_(found))
+            )
+        )
+    if stories:
+        apply_verdicts(conn, sorted(stories))
+
+
+def _recount_matched(conn: Connection, story_ids: Sequence[int]) -> None:
+    has_match = exists().where(matches.c.entry_id == entries.c.id)
+    for start in range(0, len(story_ids), CHUNK):
+        chunk = list(story_ids[start : start + CHUNK])
+        conn.execute(update(entries).where(entries.c.story_id.in_(chunk)).values(matched=has_match))
+
+
+def stored_verdicts(conn: Connection, tag: str | None = None) -> list[StoredVerdict]:
+    query = select(
+        feedback.c.id, feedback.c.tag, feedback.c.relevant, feedback.c.story_id,
+        feedback.c.title, feedback.c.summary, feedback.c.link, feedback.c.analyst,
+        feedback.c.at, feedback.c.origin,
+    ).order_by(feedback.c.id)  # fmt: skip
+    if tag is not None:
+        query = query.where(feedback.c.tag == tag)
+    return [StoredVerdict(*r) for r in conn.execute(query)]
+
+
+def verdicts_of(conn: Connection, story_ids: Iterable[int]) -> dict[tuple[int, str], bool]:
+    """(story, tag) → relevant, for showing the verdicts beside the stories."""
+    ids = list(story_ids)
+    out: dict[tuple[int, str], bool] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        query = select(feedback.c.story_id, feedback.c.tag, feedback.c.relevant).where(
+            feedback.c.story_id.in_(chunk)
+        )
+        out.update({(s, t): bool(r) for s, t, r in conn.execute(query)})
+    return out
+
+
+def feedback_serial(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(feedback.c.id), 0))).scalar() or 0)
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    tag: str
+    version: int
+    trained_at: datetime
+    labels: int
+    feedback_serial: int
+    body: str
+
+
+def model_versions(conn: Connection) -> dict[str, tuple[int, int]]:
+    """tag → (version, the feedback serial it was trained on)."""
+    query = select(tag_models.c.tag, tag_models.c.version, tag_models.c.feedback_serial)
+    return {t: (v, s) for t, v, s in conn.execute(query)}
+
+
+def load_models(conn: Connection, tags: Iterable[str] | None = None) -> list[StoredModel]:
+    query = select(
+        tag_models.c.tag, tag_models.c.version, tag_models.c.trained_at, tag_models.c.labels,
+        tag_models.c.feedback_serial, tag_models.c.body,
+    )  # fmt: skip
+    if tags is not None:
+        query = query.where(tag_models.c.tag.in_(list(tags)))
+    return [StoredModel(*r) for r in conn.execute(query)]
+
+
+def save_model(conn: Connection, model: StoredModel, previous: int | None) -> bool:
+    """Store a model as the next version after `previous` (None: the tag's first). False when
+    another host stored one first (its model wins; nothing is overwritten)."""
+    values = {"version": model.version, "trained_at": model.trained_at, "labels": model.labels,
+              "feedback_serial": model.feedback_serial, "body": model.body}  # fmt: skip
+    if previous is None:
+        if conn.execute(select(tag_models.c.tag).where(tag_models.c.tag == model.tag)).first():
+            return False
+        conn.execute(tag_models.insert().values(tag=model.tag, **values))
+        return True
+    done = conn.execute(
+        update(tag_models)
+        .where(and_(tag_models.c.tag == model.tag, tag_models.c.version == previous))
+        .values(**values)
+    )
+    return bool(done.rowcount)
