@@ -33,7 +33,7 @@ COMMERCE = re.compile(r"电商|小店|带货|直播|团购|送礼|商家|商城|
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=str(ROOT / "tests/data/relevance/sample.jsonl"))
+    ap.add_argument("--out", default="relevance-sample.jsonl")
     args = ap.parse_args()
     rows = [json.loads(line) for line in gzip.open(ARCHIVE, "rt", encoding="utf-8")]
     rnd = random.Random(16)
