@@ -97,7 +97,7 @@ def current_matcher(store: Store, loaded: LoadedConfig, rules: Matcher) -> Learn
     gate = gates(loaded, tags)
     models = cached[1]
     for tag, model in models.items():
-        model.gate = gate.get(tag, model.gate)  # the config's gate words, as they are now
+        model.set_gate(gate.get(tag, model.gate))  # the config's gate words, as they are now
     return LearnedMatcher(rules, dict(models))
 
 
