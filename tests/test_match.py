@@ -319,3 +319,24 @@ def test_quality_set_precision_recall(capsys: pytest.CaptureFixture[str]) -> Non
         print(f"precision={precision:.3f} recall={recall:.3f}")
     assert precision >= 0.95
     assert recall >= 0.9
+
+
+# --- issue 16: segments and lookalike words ---
+def test_a_segment_starts_after_bars_with_spaces_semicolons_and_slashes() -> None:
+    m = compile_rules({"wx": TagRule(title_only=["^微信"])})
+    for title in ("36氪 | 微信上线新功能", "早报； 微信上线新功能", "苹果/微信 达成协议",
+                  "微信上线新功能", "深度｜ 微信的十年"):  # fmt: skip
+        assert [t.tag for t in m.match(title)] == ["wx"], title
+        assert [t.tag for t in m.match_python(title)] == ["wx"], title
+    for title in ("关于微信上线新功能", "苹果 微信上线新功能"):  # not the subject
+        assert m.match(title) == [] and m.match_python(title) == [], title
+
+
+def test_keywords_do_not_fire_inside_longer_words_that_hold_them() -> None:
+    m = compile_rules({"微信电商": TagRule(any_=["微商"]), "腾讯": TagRule(any_=["微信支付"])})
+    quiet = ["小微商户网络支付服务费9折优惠延期", "小微商家贷款新规", "微信支付宝互通在即"]
+    for title in quiet:
+        assert m.match(title) == [] and m.match_python(title) == [], title
+    assert [t.tag for t in m.match("微商在小微商户中走红")] == ["微信电商"]  # the other 微商
+    assert [t.tag for t in m.match("微信支付上线新功能")] == ["腾讯"]
+    assert [t.tag for t in m.match_python("微信支付上线新功能")] == ["腾讯"]

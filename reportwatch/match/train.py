@@ -30,6 +30,15 @@ def fit(
     gate: tuple[str, ...] = (), version: int = 1, c: float = 4.0,
 ) -> TagModel:  # fmt: skip
     """A model for `tag` from labelled items (both classes needed)."""
+    return fit_estimator(tag, docs, labels, kind=kind, gate=gate, version=version, c=c)[0]
+
+
+def fit_estimator(
+    tag: str, docs: Sequence[Doc], labels: Sequence[bool], *, kind: str = DEFAULT_KIND,
+    gate: tuple[str, ...] = (), version: int = 1, c: float = 4.0,
+) -> tuple[TagModel, Any, Any]:  # fmt: skip
+    """fit(), and the fitted vectorizer and classifier (for checking that the stored model
+    scores as they do; for "nbsvm" the classifier reads the NB-scaled features)."""
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -66,9 +75,10 @@ def fit(
     names = vec.get_feature_names_out()
     idf = {str(g): float(v) for g, v in zip(names, vec.idf_, strict=True)}
     weight = {str(g): float(w) for g, w in zip(names, coef, strict=True) if abs(w) > WEIGHT_FLOOR}
-    return TagModel(
+    model = TagModel(
         tag=tag, version=version, idf=idf, weight=weight,
         bias=float(np.asarray(clf.intercept_).ravel()[0]), threshold=0.0,
         labels=len(labels), gate=gate, kind=kind,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )  # fmt: skip
+    return model, vec, clf
