@@ -68,8 +68,9 @@ if result.total == 0:
     st.info(t("explorer_empty" if stored else "explorer_empty_store", lang))
     st.stop()
 
-st.caption(t("results", lang, n=result.total, page=number, pages=pages))
-table(
+st.caption(t("results", lang, n=result.total, page=number, pages=pages) + " · "
+           + t("fb_explorer_pick", lang))  # fmt: skip
+selected = table(
     result.frame,
     {
         "title": st.column_config.TextColumn(t("col_title", lang), width="large"),
@@ -91,9 +92,13 @@ table(
         "summary": st.column_config.TextColumn(t("col_summary", lang), width="large"),
         "story": None,  # kept for the exports, not shown
     },
+    select_key="ex_table",
 )
 if pages > 1:
     st.pagination(pages, key="ex_page")
+if selected and selected[0] < len(result.frame):
+    watched = side.report_tags or list(loaded.config.tags)
+    explore_view.selected_story(loaded, store, result.frame.iloc[selected[0]], watched, lang)
 
 
 def export(kind: str) -> bytes:

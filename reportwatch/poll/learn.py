@@ -84,9 +84,13 @@ def retrain(store: Store, loaded: LoadedConfig, rules: Matcher, force: bool = Fa
         return done
 
 
-def current_matcher(store: Store, loaded: LoadedConfig, rules: Matcher) -> LearnedMatcher:
-    """The rules and the current models (retrained first when the feedback changed)."""
-    retrain(store, loaded, rules)
+def current_matcher(
+    store: Store, loaded: LoadedConfig, rules: Matcher, train: bool = True
+) -> LearnedMatcher:
+    """The rules and the current models (retrained first when the feedback changed, unless
+    `train` is False: a page showing why a story has its tags must not wait for a training)."""
+    if train:
+        retrain(store, loaded, rules)
     versions = store.model_versions()
     tags = watched_tags(loaded, rules)
     key = tuple(sorted((t, v) for t, (v, _) in versions.items() if t in tags))
@@ -198,3 +202,39 @@ def import_feedback(
             )
     store.save_feedback(verdicts, datetime.now(UTC))
     return report
+
+
+# -- retraining in the background (the app, after a verdict) -------------------------------------
+
+_background: dict[str, threading.Thread] = {}
+_again: set[str] = set()
+_background_lock = threading.Lock()
+
+
+def learn_soon(store: Store, loaded: LoadedConfig, rules: Matcher) -> threading.Thread:
+    """Retrain and re-score the stored stories in a background thread (one per store; a
+    verdict given while it runs makes it go round once more). The page goes on at once."""
+    with _background_lock:
+        running = _background.get(store.url)
+        if running is not None and running.is_alive():
+            _again.add(store.url)
+            return running
+        thread = threading.Thread(
+            target=_learn_loop, args=(store, loaded, rules), name="reportwatch-learn", daemon=True
+        )
+        _background[store.url] = thread
+        thread.start()
+        return thread
+
+
+def _learn_loop(store: Store, loaded: LoadedConfig, rules: Matcher) -> None:
+    while True:
+        try:
+            store.rematch_if_changed(current_matcher(store, loaded, rules))
+        except Exception:  # logged; the next poll cycle retrains and re-scores anyway
+            log.exception("retraining after feedback failed")
+        with _background_lock:
+            if store.url not in _again:
+                _background.pop(store.url, None)
+                return
+            _again.discard(store.url)

@@ -144,12 +144,22 @@ def name_page(page: str, lang: str) -> None:
     st.set_page_config(page_title=page_title(page, lang))
 
 
-def table(data: Any, column_config: dict[str, Any] | None = None) -> None:
+def table(
+    data: Any, column_config: dict[str, Any] | None = None, select_key: str | None = None
+) -> list[int]:
     """A read-only table as every page shows one: full width, no index, "—" for a missing date
-    or number. Text columns come without missing values from the functions building them."""
-    st.dataframe(
-        data, hide_index=True, width="stretch", placeholder=MISSING, column_config=column_config
-    )
+    or number. Text columns come without missing values from the functions building them.
+    With `select_key`, one row can be selected: returns its position ([] when none)."""
+    if select_key is None:
+        st.dataframe(
+            data, hide_index=True, width="stretch", placeholder=MISSING, column_config=column_config
+        )
+        return []
+    event = st.dataframe(
+        data, hide_index=True, width="stretch", placeholder=MISSING, column_config=column_config,
+        key=select_key, on_select="rerun", selection_mode="single-row",
+    )  # fmt: skip
+    return list(event.selection.rows)
 
 
 def show_problems(loaded: LoadedConfig | None, error: ConfigError | None, lang: str) -> None:

@@ -5,6 +5,7 @@ store.explore; this is how they look."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,10 +13,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import streamlit as st
 
+from reportwatch.config.settings import LoadedConfig
 from reportwatch.store.core import Store
 from reportwatch.store.explore import PAGE_SIZE, Filters, count, rows
+from reportwatch.ui.markdown import escape_markdown
 from reportwatch.urls import is_web_url
+
+log = logging.getLogger(__name__)
 
 EXPORT_LIMIT = 10_000  # rows in one export; the caption says when a view is cut
 COLUMNS = ["title", "link", "source", "also", "tags", "published", "first_seen", "new",
@@ -131,3 +137,33 @@ def current_page(store: Store, f: Filters, baseline: datetime | None, tz: str, s
         state.pop("ex_page", None)
         result = page(store, f, baseline, tz, sort, 1)
     return result
+
+
+def selected_story(loaded: LoadedConfig, store: Store, row: Any, watched: Sequence[str],
+                   lang: str) -> None:  # fmt: skip
+    """Below the table: the selected row's story, why it has its tags, and the feedback."""
+    from reportwatch.ui.feedback import (
+        feedback_controls,
+        relevance_matcher,
+        verdicts_for,
+        why_popover,
+    )
+
+    story = int(row["story"]) if row.get("story") else 0
+    text = store.story_text(story) if story else None
+    if text is None:
+        return
+    title, summary, _ = text
+    tags = [str(tag) for tag in (row.get("tags") or [])]
+    verdicts = verdicts_for(store, [story])
+    try:
+        matcher = relevance_matcher(loaded, store)
+    except Exception:  # the row shows without "why"; logged
+        log.exception("loading the relevance models failed")
+        matcher = None
+    with st.container(border=True):
+        st.markdown(f"**{escape_markdown(title)}**")
+        with st.container(horizontal=True):
+            why_popover(matcher, story, title, summary, verdicts, lang)
+            feedback_controls(loaded, store, story, tags, list(watched), verdicts, lang,
+                              key="explorer")  # fmt: skip

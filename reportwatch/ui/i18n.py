@@ -294,6 +294,58 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Signed in as {email}, who is not an editor (editors.emails / domains in "
         "sources.yaml).",
     },
+    # --- feedback and why (issue 16) ---
+    "feedback": {"zh": "反馈", "en": "Feedback"},
+    "feedback_hint": {
+        "zh": "你的判断对这条新闻是最终的,模型也会从中学习,改变相似新闻的标签。",
+        "en": "Your verdict is final for this story, and the model learns from it to retag "
+        "similar stories.",
+    },
+    "fb_relevant": {"zh": "相关", "en": "Relevant"},
+    "fb_irrelevant": {"zh": "不相关", "en": "Not relevant"},
+    "fb_add_tag": {"zh": "补充一个漏掉的标签", "en": "Add a missed tag"},
+    "fb_pick_tag": {"zh": "选择标签", "en": "Pick a tag"},
+    "fb_add": {"zh": "添加", "en": "Add"},
+    "fb_saved": {
+        "zh": "已记录「{tag}」的判断,模型正在后台重新学习。",
+        "en": "Verdict on “{tag}” saved; the model is relearning in the background.",
+    },
+    "fb_withdrawn": {"zh": "已撤回「{tag}」的判断。", "en": "Verdict on “{tag}” withdrawn."},
+    "fb_failed": {"zh": "反馈未能保存:", "en": "The feedback was not saved:"},
+    "why": {"zh": "为什么", "en": "Why"},
+    "why_analyst": {
+        "zh": "分析师判定 {tag}:{verdict}",
+        "en": "Analyst's verdict on {tag}: {verdict}",
+    },
+    "why_rule": {"zh": "规则 {tag}:命中 {words}", "en": "Rule {tag}: matched {words}"},
+    "why_gate": {
+        "zh": "模型 {tag}:没有门槛词,不参与判断",
+        "en": "Model {tag}: no gate word, it does not judge this story",
+    },
+    "why_model": {
+        "zh": "模型 {tag}({n} 条反馈训练):得分 {score},{verdict};影响最大:{top}",
+        "en": "Model {tag} (trained on {n} verdicts): score {score}, {verdict}; "
+        "weighed most: {top}",
+    },
+    "why_gives": {"zh": "给出该标签", "en": "gives the tag"},
+    "why_not": {"zh": "不给该标签", "en": "does not give the tag"},
+    "why_nothing": {
+        "zh": "没有规则、模型或分析师给出标签。",
+        "en": "No rule, model or analyst tags it.",
+    },
+    "why_unavailable": {
+        "zh": "暂时无法解释(已记录日志)。",
+        "en": "Cannot explain right now (logged).",
+    },
+    "field_title": {"zh": "标题", "en": "title"},
+    "field_summary": {"zh": "摘要", "en": "summary"},
+    "field_categories": {"zh": "分类", "en": "categories"},
+    "field_model": {"zh": "模型", "en": "model"},
+    "field_analyst": {"zh": "分析师", "en": "analyst"},
+    "fb_explorer_pick": {
+        "zh": "选中一行,可查看原因或给出反馈。",
+        "en": "Select a row to see why it has its tags or to give feedback.",
+    },
 }
 
 

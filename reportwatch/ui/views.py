@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import streamlit as st
 
 from reportwatch.config.reports import Report
 from reportwatch.config.settings import LoadedConfig
+from reportwatch.match.learned import LearnedMatcher
 from reportwatch.match.matcher import highlight_spans
 from reportwatch.store.core import Store
 from reportwatch.store.errors import StoreError
@@ -25,6 +27,12 @@ from reportwatch.store.queries import (
 )
 from reportwatch.ui.app import ensure_poller, get_store, get_store_by_url, refresh_gate
 from reportwatch.ui.auth import can_edit, edit_notice
+from reportwatch.ui.feedback import (
+    feedback_controls,
+    relevance_matcher,
+    verdicts_for,
+    why_popover,
+)
 from reportwatch.ui.i18n import t
 from reportwatch.ui.markdown import escape_markdown, highlight, markdown_link
 from reportwatch.ui.panel import (
@@ -147,7 +155,30 @@ def _status_line(status: PanelStatus, loaded: LoadedConfig, lang: str, now: date
     return " · ".join(parts)
 
 
-def _render_item(item: Item, is_new: bool, loaded: LoadedConfig, lang: str) -> None:
+@dataclass
+class CardContext:
+    """What every card of one panel run shares: the store, the report's tags, the verdicts on
+    the stories shown, and the rules with their models (None when they cannot be loaded)."""
+
+    store: Store
+    watched: list[str]
+    verdicts: dict[tuple[int, str], bool]
+    matcher: LearnedMatcher | None
+
+
+def _card_context(loaded: LoadedConfig, store: Store, items: list[Item],
+                  watched: list[str]) -> CardContext:  # fmt: skip
+    try:
+        matcher: LearnedMatcher | None = relevance_matcher(loaded, store)
+    except Exception:  # the cards show without "why"; the error is in the server log
+        log.exception("loading the relevance models failed")
+        matcher = None
+    return CardContext(store, watched, verdicts_for(store, [i.story for i in items]), matcher)
+
+
+def _render_item(
+    item: Item, is_new: bool, loaded: LoadedConfig, lang: str, ctx: CardContext | None = None
+) -> None:
     with st.container(border=True):
         badge = f":red-badge[{t('new', lang)}] " if is_new else ""
         title = item.title or item.link or "—"
@@ -166,6 +197,11 @@ def _render_item(item: Item, is_new: bool, loaded: LoadedConfig, lang: str) -> N
         if item.summary:
             short = item.summary[:200] + ("…" if len(item.summary) > 200 else "")
             st.markdown(highlight(short, highlight_spans(short, item.keywords)))
+        if ctx is not None:
+            with st.container(horizontal=True):
+                why_popover(ctx.matcher, item.story, item.title, item.summary, ctx.verdicts, lang)
+                feedback_controls(loaded, ctx.store, item.story, item.tags, ctx.watched,
+                                  ctx.verdicts, lang, key="panel")  # fmt: skip
 
 
 def _also(item: Item) -> list[str]:
@@ -259,8 +295,9 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
                 st.info(t("empty_filtered", lang))
             else:
                 st.info(t("empty_no_match", lang))
+        ctx = _card_context(loaded, store, items, report_tags)
         for item in items:
-            _render_item(item, item.first_seen > baseline, loaded, lang)
+            _render_item(item, item.first_seen > baseline, loaded, lang, ctx)
         if len(items) >= limit and st.button(t("more", lang), key="more"):
             st.session_state["_limit"] = limit + PAGE_SIZE
             st.rerun(scope="fragment")
