@@ -101,3 +101,50 @@ def test_the_explorer_selected_row_has_why_and_feedback(site: Path) -> None:
     chosen = [w for w in app.segmented_control if str(w.key).startswith("fb:explorer:")]
     assert chosen and int(str(chosen[0].key).split(":")[2]) in ids
     assert "规则 " in text_of(app)
+
+
+def test_feedback_on_a_card_in_chromium(feed_server: FeedServer, tmp_path: Path) -> None:
+    """An editor opens 反馈 on a card and marks 腾讯 不相关: the toast confirms, the card leaves
+    the panel, and a viewer in another browser session sees why the other cards are there."""
+    from tests.browser import APP_READY, chromium, open_app, streamlit_server
+    from tests.test_browser import card_of
+
+    feed_server.set_feed("/feed.xml", rss([TENCENT, SHOP]))
+    config = write_config(tmp_path, [{"name": "本地源", "url": feed_server.url("/feed.xml")}],
+                          poll_interval=5)  # fmt: skip
+    assert cli("poll", "--once", config=config).returncode == 0
+    add_editor(config, EDITOR, PASSWORD)
+    with streamlit_server(config) as base, chromium() as browser:
+        page = open_app(browser, base + "/sources")
+        sidebar = page.locator("[data-testid='stSidebar']")
+        sidebar.get_by_label("名称").fill(EDITOR)
+        sidebar.get_by_label("密码", exact=True).fill(PASSWORD)
+        sidebar.get_by_role("button", name="登录").click()
+        sidebar.get_by_text(f"已以编辑身份登录:{EDITOR}").wait_for(timeout=30_000)
+        # In-app navigation keeps the session (and the sign-in); a new page load would not.
+        page.locator(f"[data-testid='stSidebarNavLink'][href='{base}/']").click()
+        page.wait_for_selector(APP_READY, timeout=60_000)
+        card = card_of(page, TENCENT["title"])
+        card.wait_for(timeout=30_000)
+        card.get_by_role("button", name="反馈").click()
+        popover = page.locator("[data-testid='stPopoverBody']").last
+        popover.get_by_role("radio", name="不相关").click()
+        page.get_by_text("已记录「腾讯」的判断").wait_for(timeout=30_000)
+        page.get_by_text(TENCENT["title"]).wait_for(state="detached", timeout=30_000)
+        assert page.get_by_text(SHOP["title"]).count() >= 1
+
+        viewer = open_app(browser, base + "/")
+        viewer.wait_for_selector(APP_READY, timeout=60_000)
+        shop = card_of(viewer, SHOP["title"])
+        shop.wait_for(timeout=30_000)
+        assert shop.get_by_role("button", name="反馈").count() == 0
+        shop.get_by_role("button", name="为什么").click()
+        viewer.locator("[data-testid='stPopoverBody']").last.get_by_text(
+            "规则 视频号电商"
+        ).wait_for(timeout=30_000)
+    store = open_store(load_config(config).config.database_url)
+    try:
+        verdicts = store.feedback()
+    finally:
+        store.close()
+    assert [(v.tag, v.relevant, v.analyst) for v in verdicts] == [("腾讯", False, EDITOR)]
