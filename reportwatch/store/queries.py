@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 from reportwatch.store.core import Store
 from reportwatch.store.schema import entries, matches, meta, poll_runs, sources
 
+TEXT_FIELDS = frozenset({"title", "summary", "categories"})
+
 
 def storable(values: Iterable[str]) -> list[str]:
     """The values a stored name or text can equal: none holds NUL (feed text is cleaned of
@@ -158,8 +160,9 @@ def stories_by_id(store: Store, ids: Sequence[int]) -> list[Item]:
         if tag not in tags_of[story]:
             tags_of[story].append(tag)
             score_of[story] += score
-        for keyword, _field in json.loads(hits):
-            if keyword not in words_of[story]:
+        for keyword, where in json.loads(hits):
+            # a model's score and an analyst's mark are not words of the text to highlight
+            if where in TEXT_FIELDS and keyword not in words_of[story]:
                 words_of[story].append(keyword)
     copies: dict[int, list[Any]] = defaultdict(list)
     for r in rows:

@@ -137,8 +137,10 @@ def store_source(
         write.insert(source_id, todo.new, now)
         ids = write.ids(source_id, [entry.key for entry, _ in todo.new])
         copies = [NewCopy(ids[e.key], e, e.published or now, source_id) for e, _ in todo.new]
-        assign(conn, copies, stories or _Solo())
-        touched += ids.values()
+        story_of = assign(conn, copies, stories or _Solo())
+        # Only a copy that joined an existing story can meet a verdict: a story that starts
+        # now has none yet (skipping the lookup keeps a cold cycle's 9,000 new stories cheap).
+        touched += [entry for entry, story in story_of.items() if entry != story]
     if todo.changed:
         write.update(todo.changed, now)
         sync_matches(conn, [c[0] for c in todo.changed])  # their story's first_seen again
