@@ -172,7 +172,51 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     path = config_path(args.path or args.config)
     loaded = load_config(path)
     config = loaded.config
-    print(f"{path}: ok ({len(config.sources)} sources, {len(config.tags)} tag rules)")
+    problems = []
+    if config.notify:
+        from reportwatch.notify.send import understood
+
+        for index, channel in enumerate(config.notify):
+            if problem := understood(channel):
+                problems.append(f"  - notify[{index}] ({channel.name}): {problem}")
+    if problems:
+        print(f"{path}: {len(problems)} problem(s) in the alert channels", file=sys.stderr)
+        print("\n".join(problems), file=sys.stderr)
+        return EXIT_CONFIG
+    channels = f", {len(config.notify)} alert channels" if config.notify else ""
+    print(f"{path}: ok ({len(config.sources)} sources, {len(config.tags)} tag rules{channels})")
+    return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from reportwatch.poll import alerts
+
+    if args.test is not None:
+        loaded = load_config(args.config)
+        result = alerts.send_test(loaded, args.test)
+        if not result.ok:
+            return _fail(f"test message to {args.test!r} not delivered: {result.error}", 1)
+        print(f"test message to {args.test!r} delivered")
+        return 0
+    loaded, store = _open(args)
+    try:
+        names = [c.name for c in loaded.config.notify]
+        kinds = {c.name: c.kind for c in loaded.config.notify}
+        rows = store.channel_status(names)
+    finally:
+        store.close()
+    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    for row in rows:
+        data = {"name": row.name, "kind": kinds[row.name], "started": iso(row.since),
+                "last_sent": iso(row.last_sent), "pending": row.pending, "failing": row.failing,
+                "last_error": row.last_error, "last_error_at": iso(row.last_error_at)}  # fmt: skip
+        if args.format == "json":
+            print(json.dumps(data, ensure_ascii=False))
+        else:
+            print(f"{row.name}  {kinds[row.name]}  pending {row.pending}  "
+                  f"last sent {data['last_sent'] or '—'}  {row.last_error or ''}")  # fmt: skip
+    if not rows and args.format != "json":
+        print("no alert channels (notify: in sources.yaml)")
     return 0
 
 
@@ -349,6 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--summary", help="summary text")
     explain.add_argument("--category", action="append", help="a category (repeatable)")
     explain.set_defaults(func=cmd_explain)
+
+    notify = sub.add_parser("notify", parents=[common], help="alert channels: status or a test")
+    what = notify.add_mutually_exclusive_group(required=True)
+    what.add_argument("--test", metavar="NAME", help="send a test message to this channel")
+    what.add_argument("--status", action="store_true", help="each channel's state")
+    notify.add_argument("--format", choices=["json", "table"], default="json")
+    notify.set_defaults(func=cmd_notify)
 
     fb = sub.add_parser("feedback", help="analysts' verdicts on stories: import or export")
     fb_sub = fb.add_subparsers(dest="action", required=True)

@@ -217,6 +217,67 @@ def check_database_url(value: str) -> str:
     return value
 
 
+_SECRET_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_CHANNEL_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
+
+
+class NotifyChannel(BaseModel):
+    """A group chat or other endpoint that gets a message for each new matching story.
+
+    `url` is an apprise URL (wecombot://KEY, feishu://TOKEN, dingtalk://SECRET@TOKEN, json://…,
+    mailto://…, ntfy://…); ${ENV_VAR} in it is read from the environment when sending. The URL
+    is a secret: kept in a SecretStr, never printed, logged or shown."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    url: SecretStr
+    tags: list[str] | None = None  # None: every tag of the reports
+    mode: Literal["instant", "digest"] = "instant"
+    digest_every: int = Field(default=3600, ge=60)  # seconds between digests (mode: digest)
+    # Where our own senders (wecombot, feishu, dingtalk) post instead of the platform's public
+    # endpoint: a proxy, a private deployment, a test's local receiver.
+    endpoint: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, url: SecretStr) -> SecretStr:
+        raw = url.get_secret_value().strip()
+        if not _CHANNEL_URL.match(raw):
+            scheme = raw.split("://", 1)[0] if "://" in raw else ""
+            hint = f" (it starts with {scheme!r}://)" if scheme.isalnum() else ""
+            raise ValueError("must be an apprise URL such as wecombot://KEY or json://host/path"
+                             + hint)  # fmt: skip
+        return SecretStr(raw)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in WEB_SCHEMES:
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @property
+    def kind(self) -> str:
+        """The URL's scheme (wecombot, feishu, json …): safe to show."""
+        return self.url.get_secret_value().split("://", 1)[0].lower()
+
+    def resolved_url(self) -> str:
+        """The URL with ${ENV_VAR} filled in; KeyError names a variable that is not set."""
+
+        def value(m: re.Match[str]) -> str:
+            found = os.environ.get(m.group(1))
+            if found is None:
+                raise KeyError(m.group(1))
+            return found
+
+        return _SECRET_REF.sub(value, self.url.get_secret_value())
+
+    def missing_env(self) -> list[str]:
+        refs = _SECRET_REF.findall(self.url.get_secret_value())
+        return [name for name in refs if name not in os.environ]
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -235,6 +296,7 @@ class Config(BaseModel):
     sources: list[SourceConfig] = Field(default_factory=list)
     tags: dict[str, TagRule | None] = Field(default_factory=dict)
     editors: EditorsConfig = Field(default_factory=EditorsConfig)  # who may edit from the UI
+    notify: list[NotifyChannel] = Field(default_factory=list)  # alerts to group chats
 
     _tz = field_validator("timezone")(classmethod(lambda cls, v: _check_timezone(v)))
     _db = field_validator("database_url")(classmethod(lambda cls, v: check_database_url(v)))
@@ -259,6 +321,16 @@ class Config(BaseModel):
                 )
             first.setdefault(source.name, index)
         return sources
+
+    @field_validator("notify")
+    @classmethod
+    def _unique_channels(cls, channels: list[NotifyChannel]) -> list[NotifyChannel]:
+        seen: set[str] = set()
+        for index, channel in enumerate(channels):
+            if channel.name in seen:
+                raise ValueError(f"notify[{index}]: the name {channel.name!r} is used twice")
+            seen.add(channel.name)
+        return channels
 
     def rules(self) -> dict[str, TagRule]:
         return {tag: rule or TagRule() for tag, rule in self.tags.items()}

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from reportwatch.config.settings import LoadedConfig, SourceConfig
 from reportwatch.feeds.fetch import FetchRequest, FetchSettings, backoff_seconds, fetch_all
 from reportwatch.models import FetchResult, ParsedFeed
+from reportwatch.poll import alerts
 from reportwatch.poll.owner import owner_is_dead, poller_id
 from reportwatch.poll.stories import Stories, stories_for
-from reportwatch.store.core import SourceRow, SourceUpdate, Store
+from reportwatch.store.core import SourceRow, SourceUpdate, Store, StoreError
 from reportwatch.store.writes import MatcherLike
 
 if TYPE_CHECKING:  # imported where used: a cycle of 304s needs no parser or process pool,
@@ -50,6 +51,7 @@ class CycleReport:
     outcomes: list[SourceOutcome] = field(default_factory=list)
     rematched: int = 0
     pruned: int = 0
+    alerts: alerts.Delivery | None = None
 
     @property
     def new_entries(self) -> int:
@@ -170,9 +172,11 @@ def run_cycle(
     lease = timedelta(seconds=config.fetch.timeout * 3 + 60)
     store.release_dead_leases(owner_is_dead, report.started)  # a killed worker's sources
     claimed = store.claim_due(owner, report.started, lease, force=force)
+    channels = alerts.cycle_started(store, loaded)
     if not claimed:  # rule changes (and new models) still apply to the stored entries
         report.rematched = store.rematch_if_changed(matcher or relevance(loaded, store))
         report.finished = utcnow()
+        _alerts(store, loaded, channels, report, owner)
         return report
     run_id = store.start_run(report.started, trigger)
     by_name = {s.name: s for s in config.sources}
@@ -224,14 +228,18 @@ def run_cycle(
         while (result := arrived.get()) is not None:
             feed = queue_.result(result.name)
             source, cfg = by_claim[result.name], by_name.get(result.name)
-            outcome = _store_one(loaded, store, source, cfg, result, feed, hashes, matcher, stories)
+            outcome = _store_one(
+                loaded, store, source, cfg, result, feed, hashes, matcher, stories, channels
+            )
             report.outcomes.append(outcome)
             stored.add(result.name)
         for source in claimed:
             if source.name not in stored:  # the fetcher died before this one: retry next cycle
                 lost = FetchResult(source.name, source.url, "error", error="fetch did not complete")
                 cfg = by_name.get(source.name)
-                outcome = _store_one(loaded, store, source, cfg, lost, None, {}, matcher, stories)
+                outcome = _store_one(
+                    loaded, store, source, cfg, lost, None, {}, matcher, stories, channels
+                )
                 report.outcomes.append(outcome)
     finally:
         fetcher.join()
@@ -241,7 +249,20 @@ def run_cycle(
     report.finished = utcnow()
     ok = sum(o.status != "error" for o in report.outcomes)
     store.finish_run(run_id, report.finished, len(claimed), ok, report.errors, report.new_entries)
+    _alerts(store, loaded, channels, report, owner)
     return report
+
+
+def _alerts(store: Store, loaded: LoadedConfig, channels: list[alerts.ChannelPlan],
+            report: CycleReport, owner: str) -> None:  # fmt: skip
+    """After the cycle's commits: open new channels, then send what is due."""
+    if not channels:
+        return
+    try:
+        alerts.cycle_ended(store, channels, report.finished or utcnow(), report.rematched)
+        report.alerts = alerts.deliver(store, loaded, owner)
+    except StoreError:  # the outbox keeps what was not sent; the next cycle tries again
+        log.exception("alerts: the outbox could not be read or updated")
 
 
 def _public_only(loaded: LoadedConfig, cfg: SourceConfig | None, source: SourceRow) -> bool:
@@ -276,6 +297,7 @@ def _store_one(
     hashes: dict[str, str],
     matcher: MatcherLike,
     stories: Stories,
+    channels: list[alerts.ChannelPlan],
 ) -> SourceOutcome:
     interval = (cfg.interval if cfg and cfg.interval else None) or loaded.config.poll_interval
     error = (feed.error or "not a feed") if feed is not None and not feed.is_feed else None
@@ -299,7 +321,7 @@ def _store_one(
             body_hash=hashes.get(source.name) if not error else None,
             error=error,
         )
-        outcome.new_entries = store.save_result(update, matcher, stories)
+        outcome.new_entries = store.save_result(update, matcher, stories, channels)
     except Exception as exc:  # one source's storage problem must not end the cycle
         log.exception("storing %s failed", source.name)
         outcome.status, outcome.error = "error", f"could not store entries: {exc}"

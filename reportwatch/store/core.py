@@ -43,6 +43,20 @@ from reportwatch.store.feedback import (
     stored_verdicts,
     verdicts_of,
 )
+from reportwatch.store.outbox import (
+    ChannelPlan,
+    ChannelStatus,
+    OutboxRow,
+    channel_status,
+    claim,
+    enqueue,
+    mark_failed,
+    mark_sent,
+    open_new,
+    release,
+    sent_since,
+)
+from reportwatch.store.outbox import register as outbox_register
 from reportwatch.store.schema import (
     NewerSchemaError,
     entries,
@@ -280,8 +294,9 @@ class Store:
             )
 
     def save_result(
-        self, update: SourceUpdate, matcher: MatcherLike, stories: StoriesLike | None = None
-    ) -> int:
+        self, update: SourceUpdate, matcher: MatcherLike, stories: StoriesLike | None = None,
+        plans: Sequence[ChannelPlan] = (),
+    ) -> int:  # fmt: skip
         """Store one source's outcome and entries in a single transaction; returns new entries."""
         source, result, error, now = update.source, update.result, update.error, update.now
         feed_title, body_hash = update.feed_title, update.body_hash
@@ -305,7 +320,9 @@ class Store:
             values["moved_to"] = result.permanent_redirect
         try:
             with self.engine.begin() as conn:
-                return store_source(conn, source.id, update.entries, matcher, now, values, stories)
+                return store_source(
+                    conn, source.id, update.entries, matcher, now, values, stories, plans
+                )
         except sqlite3.Error as exc:  # the SQLite writer talks to the driver directly
             raise StoreError(describe_db_error(exc, self.url)) from exc
 
@@ -358,6 +375,47 @@ class Store:
             apply_verdicts(conn)
         self.set_meta("rules_fingerprint", matcher.fingerprint)
         return checked
+
+    # -- alerts -------------------------------------------------------------------------------
+    def register_channels(self, names: Iterable[str]) -> None:
+        with self.engine.begin() as conn:
+            outbox_register(conn, names)
+
+    def open_channels(self, plans: Sequence[ChannelPlan], now: datetime) -> list[str]:
+        """End the first cycle of new channels (their backlog gets one summary)."""
+        with self.engine.begin() as conn:
+            return open_new(conn, plans, now)
+
+    def enqueue_all(self, plans: Sequence[ChannelPlan], now: datetime) -> int:
+        """Outbox rows for every stored story new to a channel (after a re-match)."""
+        with self.engine.begin() as conn:
+            return enqueue(conn, plans, now)
+
+    def claim_outbox(self, owner: str, now: datetime, lease: timedelta,
+                     limit: int = 100) -> list[OutboxRow]:  # fmt: skip
+        with self.engine.begin() as conn:
+            return claim(conn, owner, now, lease, limit)
+
+    def outbox_sent(self, ids: Sequence[int], channel: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            mark_sent(conn, ids, channel, now)
+
+    def outbox_failed(self, ids: Sequence[int], channel: str, error: str,
+                      next_try: datetime, now: datetime) -> None:  # fmt: skip
+        with self.engine.begin() as conn:
+            mark_failed(conn, ids, channel, error, next_try, now)
+
+    def outbox_release(self, ids: Sequence[int]) -> None:
+        with self.engine.begin() as conn:
+            release(conn, ids)
+
+    def sent_since(self, channel: str, since: datetime) -> int:
+        with self.engine.connect() as conn:
+            return sent_since(conn, channel, since)
+
+    def channel_status(self, names: Sequence[str]) -> list[ChannelStatus]:
+        with self.engine.connect() as conn:
+            return channel_status(conn, names)
 
     # -- feedback and models ------------------------------------------------------------------
     def save_feedback(self, verdicts: Sequence[Verdict], now: datetime) -> None:

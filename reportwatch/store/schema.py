@@ -163,6 +163,40 @@ tag_models = Table(
     Column("body", Text, nullable=False),
 )
 
+# Alerts (schema v6). A channel is known to the store from the first cycle that sees it in the
+# config; `since` is set when that cycle ends: stories first seen before it are the backlog
+# (one summary), every story first seen after it is announced. One outbox row per story and
+# channel, written in the transaction that stores or tags the story; delivery claims rows with
+# a lease, so several pollers never send one row twice.
+channels = Table(
+    "channels",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("since", UTCDateTime),  # NULL until the first cycle that saw it has ended
+    Column("last_sent", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel", String(100), nullable=False),
+    Column("story_id", Integer, nullable=False),  # 0: the channel's backlog summary
+    Column("created", UTCDateTime, nullable=False),
+    Column("state", String(10), nullable=False, default="pending"),  # pending / sent
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_try", UTCDateTime, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("sent_at", UTCDateTime),
+    Column("detail", Text),  # the backlog summary's counts (JSON); NULL for a story
+    UniqueConstraint("channel", "story_id", name="uq_outbox_channel_story"),
+    Index("ix_outbox_due", "state", "next_try"),
+)
+
 poll_runs = Table(
     "poll_runs",
     metadata,
@@ -287,13 +321,15 @@ def _v5_feedback(conn: Connection) -> None:
     tag_models.create(conn, checkfirst=True)
 
 
+def _v6_outbox(conn: Connection) -> None:
+    """Alert channels and the outbox."""
+    channels.create(conn, checkfirst=True)
+    outbox.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1,
-    _v2_fts,
-    _v3_fts_queue,
-    _v4_stories,
-    _v5_feedback,
-]
+    _v1, _v2_fts, _v3_fts_queue, _v4_stories, _v5_feedback, _v6_outbox,
+]  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

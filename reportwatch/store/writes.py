@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from reportwatch.models import Entry
 from reportwatch.store.feedback import apply_for_entries
+from reportwatch.store.outbox import ChannelPlan, enqueue
 from reportwatch.store.schema import entries, matches, sources
 from reportwatch.store.stories import NewCopy, StoriesLike, assign, sync_matches
 
@@ -123,16 +124,19 @@ def store_source(
     now: datetime,
     state: dict[str, Any],
     stories: StoriesLike | None = None,
+    plans: Sequence[ChannelPlan] = (),
 ) -> int:
-    """Insert new entries (each joins its story), update changed ones, replace their matches and
-    set the source's fetch state (`state`: column → value; the entry count is recounted when
-    rows were added). Returns how many entries were new."""
+    """Insert new entries (each joins its story), update changed ones, replace their matches,
+    put stories new to an alert channel (`plans`) in its outbox, and set the source's fetch
+    state (`state`: column → value; the entry count is recounted when rows were added).
+    Returns how many entries were new."""
     driver = conn.dialect.name in DRIVER_SQL_DIALECTS
     write = _SqliteWriter(conn) if driver else _CoreWriter(conn)
     todo = (
         plan(write.existing(source_id, [e.key for e in items]), items, matcher) if items else Plan()
     )
     touched: list[int] = []
+    entered: list[int] = []  # new and changed entries: their stories may be news to a channel
     if todo.new:
         write.insert(source_id, todo.new, now)
         ids = write.ids(source_id, [entry.key for entry, _ in todo.new])
@@ -141,12 +145,16 @@ def store_source(
         # Only a copy that joined an existing story can meet a verdict: a story that starts
         # now has none yet (skipping the lookup keeps a cold cycle's 9,000 new stories cheap).
         touched += [entry for entry, story in story_of.items() if entry != story]
+        entered += story_of.values()
     if todo.changed:
         write.update(todo.changed, now)
         sync_matches(conn, [c[0] for c in todo.changed])  # their story's first_seen again
         touched += [c[0] for c in todo.changed]
     if touched:  # an analyst's verdict on a story holds for its new and changed copies too
         apply_for_entries(conn, touched)
+    if plans and (entered or todo.changed):  # alerts: in the transaction that tags the story
+        changed = [c[0] for c in todo.changed]
+        enqueue(conn, plans, now, [*entered, *stories_of(conn, changed)])
     write.source(source_id, state, recount=bool(todo.new))
     return len(todo.new)
 
@@ -172,6 +180,15 @@ _SQL_INSERT_MATCH = (
     "SELECT id, ?, ?, ?, ?, ? FROM entries WHERE source_id = ? AND key = ?"
 )
 _SQL_COUNT = "(SELECT count(*) FROM entries WHERE source_id = ?)"
+
+
+def stories_of(conn: Connection, entry_ids: Sequence[int]) -> list[int]:
+    out: list[int] = []
+    for start in range(0, len(entry_ids), CHUNK):
+        chunk = list(entry_ids[start : start + CHUNK])
+        query = select(entries.c.story_id).where(entries.c.id.in_(chunk))
+        out += [r[0] for r in conn.execute(query) if r[0] is not None]
+    return out
 
 
 class _SqliteWriter:

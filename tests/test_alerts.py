@@ -1,0 +1,212 @@
+"""Alerts (issue 17): each new matching story reaches a channel once and never twice. Feeds over
+real HTTP, a real local webhook receiver (json:// through apprise; fakes of WeCom's and Feishu's
+robot endpoints for our own senders), a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from reportwatch.config.settings import load_config
+from reportwatch.poll import alerts
+from reportwatch.poll.cycle import run_cycle
+from reportwatch.store.core import open_store
+from tests.feedserver import FeedServer, rss
+from tests.helpers import at_once, cli, json_lines, write_config
+from tests.receiver import Receiver, Reply, receiver
+
+TAGS = {"腾讯": {"any": ["腾讯"]}, "苹果": {"any": ["苹果"]}}
+WHEN = "Tue, 25 Nov 2025 10:00:00 +0800"
+
+
+def entry(n: int, title: str) -> dict[str, object]:
+    return {"title": title, "link": f"https://news.example/{n}", "guid": f"g{n}",
+            "description": "", "pubDate": WHEN}  # fmt: skip
+
+
+@pytest.fixture
+def box() -> Iterator[Receiver]:
+    with receiver() as r:
+        yield r
+
+
+def setup(feed_server: FeedServer, tmp_path: Path, box: Receiver, database_url: str,
+          channel: dict[str, object] | None = None) -> Path:  # fmt: skip
+    feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻")]))
+    chan = channel or {"name": "分析群", "url": f"json://127.0.0.1:{box.port}/hook",
+                       "tags": ["腾讯"]}  # fmt: skip
+    return write_config(tmp_path, [{"name": "本地源", "url": feed_server.url("/f.xml")}],
+                        tags=TAGS, database_url=database_url, notify=[chan])  # fmt: skip
+
+
+def poll(config: Path) -> None:
+    done = cli("poll", "--once", config=config)
+    assert done.returncode == 0, done.stderr
+
+
+def bodies(box: Receiver) -> list[str]:
+    """The delivered messages' text (json:// puts it in "message")."""
+    return [str(r.body.get("message", r.body)) for r in box.delivered]
+
+
+def test_a_new_matching_story_gives_exactly_one_message_with_its_link(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver, database_url: str
+) -> None:
+    config = setup(feed_server, tmp_path, box, database_url)
+    poll(config)  # the channel's first cycle: what is there is backlog, told once
+    assert len(box.delivered) == 1 and "开始前已有 1 条相关报道" in bodies(box)[0]
+    feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), entry(2, "腾讯发布新财报"),
+                                        entry(3, "苹果发布新手机")]))  # fmt: skip
+    poll(config)
+    assert len(box.delivered) == 2
+    news = bodies(box)[1]
+    assert "腾讯发布新财报" in news and "https://news.example/2" in news and "#腾讯" in news
+    assert "苹果" not in news  # another tag: not this channel's
+    poll(config)
+    poll(config)
+    assert len(box.delivered) == 2  # never twice
+    status = json_lines(cli("notify", "--status", config=config).stdout)
+    assert status[0]["name"] == "分析群" and status[0]["pending"] == 0
+    assert status[0]["kind"] == "json" and status[0]["last_sent"]
+    assert str(box.port) not in json.dumps(status)  # the URL is a secret
+
+
+def test_a_failed_delivery_is_kept_and_retried_until_delivered(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver
+) -> None:
+    config = setup(feed_server, tmp_path, box, "sqlite:///reportwatch.db")
+    poll(config)
+    box.replies = [Reply(500), Reply(500)]
+    feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), entry(2, "腾讯发布新财报")]))
+    poll(config)
+    assert len(box.received) == 2 and len(box.delivered) == 1  # the backlog only
+    status = json_lines(cli("notify", "--status", config=config).stdout)[0]
+    assert status["pending"] == 1 and status["failing"] == 1 and "500" in status["last_error"]
+    loaded = load_config(config)
+    store = open_store(loaded.config.database_url)
+    try:
+        now = datetime.now(UTC)
+        assert alerts.deliver(store, loaded, "test", now).sent == 0  # not due yet (backoff)
+        second = alerts.deliver(store, loaded, "test", now + timedelta(seconds=31))
+        assert second.failed == 1  # the second 500: kept again, later
+        third = alerts.deliver(store, loaded, "test", now + timedelta(seconds=400))
+        assert third.sent == 1
+    finally:
+        store.close()
+    assert len(box.delivered) == 2 and "腾讯发布新财报" in bodies(box)[1]
+
+
+def test_two_pollers_at_once_send_each_story_once(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver, database_url: str
+) -> None:
+    config = setup(feed_server, tmp_path, box, database_url)
+    poll(config)
+    news = [entry(n, f"腾讯第{n}号公告发布") for n in range(2, 9)]
+    feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), *news]))
+    for done in at_once(*[lambda: cli("poll", "--once", config=config)] * 3):
+        assert done.returncode == 0, done.stderr
+    texts = bodies(box)[1:]
+    for n in range(2, 9):
+        assert sum(f"腾讯第{n}号公告发布" in t for t in texts) == 1, texts
+
+
+def test_over_the_rate_the_stories_go_out_as_one_digest_within_wecoms_byte_limit(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver
+) -> None:
+    chan = {"name": "企业微信群", "url": "wecombot://KEY-123", "endpoint": box.url("/wecom")}
+    config = setup(feed_server, tmp_path, box, "sqlite:///reportwatch.db", chan)
+    poll(config)
+    long = "腾讯" + "很长的标题" * 90  # 452 characters: ~1,350 bytes each
+    news = [entry(n, f"{long}{n}") for n in range(2, 32)]  # 30 stories > 20 a minute
+    feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), *news]))
+    poll(config)
+    assert len(box.delivered) == 2  # the backlog summary, then one digest
+    digest = box.delivered[1]
+    assert digest.query["key"] == ["KEY-123"] and digest.body["msgtype"] == "markdown"
+    content = digest.body["markdown"]["content"]
+    assert "30 条新报道" in content
+    assert len(content.encode("utf-8")) <= 4096  # WeCom counts bytes
+
+
+def test_wecom_429_waits_as_long_as_retry_after_says(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver
+) -> None:
+    chan = {"name": "企业微信群", "url": "wecombot://${WECOM_KEY}", "endpoint": box.url("/wecom")}
+    config = setup(feed_server, tmp_path, box, "sqlite:///reportwatch.db", chan)
+    loaded = load_config(config)
+    store = open_store(loaded.config.database_url)
+    import os
+
+    os.environ["WECOM_KEY"] = "SECRET-KEY-9"
+    try:
+        run_cycle(loaded, store)
+        box.replies = [Reply(429, {"errcode": 45009}, {"Retry-After": "120"})]
+        feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), entry(2, "腾讯新闻")]))
+        run_cycle(loaded, store, force=True)
+        assert len(box.delivered) == 1  # the backlog; the story got the 429
+        now = datetime.now(UTC)
+        assert alerts.deliver(store, loaded, "t", now + timedelta(seconds=90)).sent == 0
+        assert alerts.deliver(store, loaded, "t", now + timedelta(seconds=125)).sent == 1
+        assert box.delivered[-1].query["key"] == ["SECRET-KEY-9"]
+        status = cli("notify", "--status", "--format", "table", config=config)
+        assert "SECRET-KEY-9" not in status.stdout + status.stderr
+        assert "429" in status.stdout
+    finally:
+        os.environ.pop("WECOM_KEY", None)
+        store.close()
+
+
+def test_feishu_signed_messages_pass_the_fakes_check(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver
+) -> None:
+    box.feishu_secret = "s3cr3t"
+    chan = {"name": "飞书群", "url": "feishu://s3cr3t@TOKEN1", "endpoint": box.url("/feishu")}
+    config = setup(feed_server, tmp_path, box, "sqlite:///reportwatch.db", chan)
+    done = cli("notify", "--test", "飞书群", config=config)
+    assert done.returncode == 0, done.stderr
+    assert box.delivered[-1].path == "/feishu/TOKEN1"
+    assert "可以送达" in box.delivered[-1].body["content"]["text"]
+    box.feishu_secret = "another"  # a wrong secret is refused by the fake, and reported
+    done = cli("notify", "--test", "飞书群", config=config)
+    assert done.returncode == 1 and "Feishu code 19021" in done.stderr
+    assert "s3cr3t" not in done.stderr and "TOKEN1" not in done.stderr
+
+
+def test_feed_text_cannot_format_mention_or_link_in_the_chat(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver
+) -> None:
+    chan = {"name": "企业微信群", "url": "wecombot://K", "endpoint": box.url("/wecom")}
+    config = setup(feed_server, tmp_path, box, "sqlite:///reportwatch.db", chan)
+    poll(config)
+    hostile = {**entry(2, "腾讯 @all [点我](https://evil.example) **粗** <at user_id=\"all\">"),
+               "link": "javascript:alert(1)"}  # fmt: skip
+    feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), hostile]))
+    poll(config)
+    content = box.delivered[-1].body["markdown"]["content"]
+    assert "@all" not in content and "@\u2060all" in content
+    assert "](https://evil.example)" not in content and "\\[点我\\]" in content
+    assert "**粗**" not in content and "javascript" not in content
+    assert "<at" not in content
+
+
+def test_notify_test_and_check_config(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver
+) -> None:
+    config = setup(feed_server, tmp_path, box, "sqlite:///reportwatch.db")
+    done = cli("notify", "--test", "分析群", config=config)
+    assert done.returncode == 0, done.stderr
+    assert "可以送达" in bodies(box)[-1]
+    missing = cli("notify", "--test", "没有的群", config=config)
+    assert missing.returncode == 1 and "分析群" in missing.stderr
+    assert cli("check-config", str(config)).returncode == 0
+    bad = write_config(tmp_path, [], tags=TAGS, notify=[
+        {"name": "群", "url": "wecombot://${NOT_SET_ANYWHERE}"},
+        {"name": "群2", "url": "nosuchscheme://x"},
+    ])  # fmt: skip
+    done = cli("check-config", str(bad))
+    assert done.returncode == 2
+    assert "NOT_SET_ANYWHERE" in done.stderr and "nosuchscheme" in done.stderr
