@@ -66,6 +66,39 @@ else:
     titles = (t("fig_duration", lang), t("fig_new", lang), t("fig_errors", lang))
     st.plotly_chart(figures.run_history(runs, titles), key="fig_runs")
 
+# -- alert channels -------------------------------------------------------------------------
+if loaded.config.notify:
+    st.subheader(t("channels", lang), anchor=False)
+    kinds = {c.name: c.kind for c in loaded.config.notify}
+    statuses = store.channel_status(list(kinds))
+    when = lambda key: st.column_config.DatetimeColumn(t(key, lang), format="MM-DD HH:mm:ss")  # noqa: E731
+    table(
+        tables.channels_frame(statuses, kinds, tz),
+        {
+            "name": st.column_config.TextColumn(t("col_name", lang), pinned=True),
+            "kind": st.column_config.TextColumn(t("col_kind", lang)),
+            "started": when("col_started"),
+            "last_sent": when("col_last_sent"),
+            "pending": st.column_config.NumberColumn(t("col_pending", lang)),
+            "failing": st.column_config.NumberColumn(t("col_failing", lang)),
+            "last_error": st.column_config.TextColumn(t("col_error", lang), width="large"),
+            "last_error_at": when("col_last_error_at"),
+        },
+    )
+    if can_edit(loaded):
+        row = st.columns([2, 1], vertical_alignment="bottom")
+        chosen = row[0].selectbox(t("channel_pick", lang), list(kinds), key="notify_pick")
+        if row[1].button(t("channel_test", lang), key="notify_test", icon="📨"):
+            from reportwatch.poll.alerts import send_test
+
+            with st.spinner(t("channel_testing", lang)):
+                result = send_test(loaded, chosen)
+            if result.ok:
+                st.success(t("channel_test_ok", lang, name=escape_markdown(chosen)))
+            else:
+                st.error(t("channel_test_failed", lang, name=escape_markdown(chosen),
+                           error=escape_markdown(result.error)))  # fmt: skip
+
 # -- OPML and new sources -----------------------------------------------------------------
 st.subheader(t("opml", lang), anchor=False)
 configured = [(s.name, s.url) for s in loaded.config.sources]

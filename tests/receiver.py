@@ -24,6 +24,10 @@ class Reply:
     status: int = 200
     body: dict[str, Any] = field(default_factory=lambda: dict(OK_BODY))
     headers: dict[str, str] = field(default_factory=dict)
+    # Set: the receiver signals `arrived` once the request is recorded, then waits for `hold`
+    # before answering (a sender stuck mid-delivery).
+    hold: threading.Event | None = None
+    arrived: threading.Event | None = None
 
 
 @dataclass
@@ -66,6 +70,10 @@ class Receiver:
                 Received(parts.path, parse_qs(parts.query), dict(handler.headers), body,
                          reply.status if reply.body.get("code", 0) == 0 else 299)
             )  # fmt: skip
+        if reply.hold is not None:
+            if reply.arrived is not None:
+                reply.arrived.set()
+            reply.hold.wait(60)
         data = json.dumps(reply.body).encode()
         handler.send_response(reply.status)
         handler.send_header("Content-Type", "application/json")

@@ -210,3 +210,105 @@ def test_notify_test_and_check_config(
     done = cli("check-config", str(bad))
     assert done.returncode == 2
     assert "NOT_SET_ANYWHERE" in done.stderr and "nosuchscheme" in done.stderr
+
+
+def test_the_sources_page_shows_each_channel_and_editors_send_a_test(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from reportwatch.config.editors import add_editor
+    from tests.helpers import ROOT
+    from tests.test_auth import EDITOR, PASSWORD, sign_in_form
+
+    config = setup(feed_server, tmp_path, box, "sqlite:///reportwatch.db")
+    poll(config)
+    monkeypatch.setenv("REPORTWATCH_EMBEDDED_POLLER", "0")
+    monkeypatch.delenv("REPORTWATCH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("REPORTWATCH_CONFIG", str(config))
+    app = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=30).run()
+    app.switch_page("pages/sources.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    frames = [d.value for d in app.dataframe]
+    channels = next(f for f in frames if "kind" in getattr(f, "columns", []))
+    assert list(channels["name"]) == ["分析群"] and list(channels["kind"]) == ["json"]
+    assert str(box.port) not in channels.to_string()  # never the URL
+    assert "notify_test" not in {b.key for b in app.button}  # viewers do not send
+    add_editor(config, EDITOR, PASSWORD)
+    app.run()
+    app = sign_in_form(app, EDITOR, PASSWORD)
+    app.button(key="notify_test").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any("测试消息已送达" in s.value for s in app.success)
+    assert "可以送达" in bodies(box)[-1]
+
+
+def test_a_poller_killed_mid_delivery_repeats_at_most_that_one_message(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from tests.helpers import ROOT
+
+    config = setup(feed_server, tmp_path, box, "sqlite:///reportwatch.db")
+    poll(config)
+    news = [entry(n, f"腾讯第{n}号公告发布") for n in range(2, 6)]
+    feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), *news]))
+    hold, arrived = threading.Event(), threading.Event()
+    box.replies = [Reply(hold=hold, arrived=arrived)]
+    poller = subprocess.Popen(
+        [sys.executable, "-m", "reportwatch.cli", "poll", "--once", "--config", str(config)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert arrived.wait(60), "the poller never started delivering"
+        os.kill(poller.pid, signal.SIGKILL)  # between sending and marking the first story
+        poller.wait(30)
+    finally:
+        hold.set()
+        if poller.poll() is None:
+            poller.kill()
+    loaded = load_config(config)
+    store = open_store(loaded.config.database_url)
+    try:  # after the dead poller's lease (2 min), another one takes its rows
+        now = datetime.now(UTC)
+        assert alerts.deliver(store, loaded, "other", now + timedelta(seconds=30)).sent == 0
+        later = alerts.deliver(store, loaded, "other", now + timedelta(minutes=3))
+        assert later.failed == 0
+    finally:
+        store.close()
+    texts = [str(r.body.get("message", "")) for r in box.received[1:]]
+    counts = [sum(f"腾讯第{n}号公告发布" in t for t in texts) for n in range(2, 6)]
+    assert all(c >= 1 for c in counts), counts  # nothing lost
+    assert sum(c - 1 for c in counts) <= 1, counts  # at most the one in flight repeated
+
+
+def test_a_digest_channel_sends_one_message_per_period(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver
+) -> None:
+    chan = {"name": "日报群", "url": f"json://127.0.0.1:{box.port}/hook", "mode": "digest",
+            "digest_every": 3600}  # fmt: skip
+    config = setup(feed_server, tmp_path, box, "sqlite:///reportwatch.db", chan)
+    poll(config)  # backlog summary
+    feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), entry(2, "腾讯新闻甲"),
+                                        entry(3, "苹果新闻乙")]))  # fmt: skip
+    poll(config)
+    assert len(box.delivered) == 2  # the digest: 甲 (a report's tag; 苹果 is in no report)
+    assert "1 条新报道" in bodies(box)[1] and "摘要" in bodies(box)[1]
+    assert "腾讯新闻甲" in bodies(box)[1] and "苹果新闻乙" not in bodies(box)[1]
+    titles = ["腾讯发布旧闻", "腾讯新闻甲", "苹果新闻乙", "腾讯新闻丙"]
+    feed_server.set_feed("/f.xml", rss([entry(n, t) for n, t in enumerate(titles, 1)]))
+    poll(config)
+    assert len(box.delivered) == 2  # the next digest is due in an hour
+    loaded = load_config(config)
+    store = open_store(loaded.config.database_url)
+    try:
+        later = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+        assert alerts.deliver(store, loaded, "t", later).stories == 1
+    finally:
+        store.close()
+    assert "腾讯新闻丙" in bodies(box)[2]

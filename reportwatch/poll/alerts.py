@@ -113,10 +113,16 @@ def _deliver_channel(store: Store, loaded: LoadedConfig, channel: NotifyChannel,
         _send(store, channel, [row], message, now, done)
     if not stories:
         return
+    ids = [r.id for r in stories]
+    if channel.mode == "digest":
+        last = store.last_story_sent(channel.name)
+        due = last + timedelta(seconds=channel.digest_every) if last else now
+        if now < due:  # the next digest is not due yet
+            store.outbox_defer(ids, due)
+            return
     room = per_minute(channel) - store.sent_since(channel.name, now - timedelta(minutes=1))
     if room <= 0:  # the channel took all it may this minute: next minute
-        store.outbox_failed([r.id for r in stories], channel.name, "waiting: over the rate",
-                            now + timedelta(seconds=60), now)  # fmt: skip
+        store.outbox_defer(ids, now + timedelta(seconds=60))
         return
     notes = _notes(store, loaded, [r.story_id for r in stories])
     if channel.mode == "digest" or len(stories) > room:

@@ -49,7 +49,9 @@ from reportwatch.store.outbox import (
     OutboxRow,
     channel_status,
     claim,
+    defer,
     enqueue,
+    last_story_sent,
     mark_failed,
     mark_sent,
     open_new,
@@ -405,9 +407,17 @@ class Store:
         with self.engine.begin() as conn:
             mark_failed(conn, ids, channel, error, next_try, now)
 
+    def outbox_defer(self, ids: Sequence[int], next_try: datetime) -> None:
+        with self.engine.begin() as conn:
+            defer(conn, ids, next_try)
+
     def outbox_release(self, ids: Sequence[int]) -> None:
         with self.engine.begin() as conn:
             release(conn, ids)
+
+    def last_story_sent(self, channel: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return last_story_sent(conn, channel)
 
     def sent_since(self, channel: str, since: datetime) -> int:
         with self.engine.connect() as conn:

@@ -194,6 +194,16 @@ def mark_failed(conn: Connection, ids: Sequence[int], channel: str, error: str,
     )
 
 
+def defer(conn: Connection, ids: Sequence[int], next_try: datetime) -> None:
+    """Not yet (a digest's time, the channel's rate): no attempt, no error."""
+    if ids:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(list(ids)))
+            .values(next_try=next_try, lease_owner=None, lease_until=None)
+        )
+
+
 def release(conn: Connection, ids: Sequence[int]) -> None:
     """Give rows back without an attempt (e.g. the channel is no longer configured)."""
     if ids:
@@ -210,6 +220,14 @@ def sent_since(conn: Connection, channel: str, since: datetime) -> int:
         outbox.c.channel == channel, outbox.c.state == "sent", outbox.c.sent_at >= since
     )
     return int(conn.execute(query).scalar() or 0)
+
+
+def last_story_sent(conn: Connection, channel: str) -> datetime | None:
+    """When the channel last took a message about stories (not its backlog summary)."""
+    query = select(func.max(outbox.c.sent_at)).where(
+        outbox.c.channel == channel, outbox.c.state == "sent", outbox.c.story_id != BACKLOG
+    )
+    return conn.execute(query).scalar()
 
 
 def channel_status(conn: Connection, names: Sequence[str]) -> list[ChannelStatus]:

@@ -294,6 +294,25 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Signed in as {email}, who is not an editor (editors.emails / domains in "
         "sources.yaml).",
     },
+    # --- alert channels (issue 17) ---
+    "channels": {"zh": "告警通道", "en": "Alert channels"},
+    "col_kind": {"zh": "类型", "en": "Kind"},
+    "col_started": {"zh": "开始推送", "en": "Started"},
+    "col_last_sent": {"zh": "上次送达", "en": "Last sent"},
+    "col_pending": {"zh": "待发送", "en": "Pending"},
+    "col_failing": {"zh": "失败待重试", "en": "Failing"},
+    "col_last_error_at": {"zh": "上次出错", "en": "Last error at"},
+    "channel_pick": {"zh": "通道", "en": "Channel"},
+    "channel_test": {"zh": "发送测试消息", "en": "Send a test message"},
+    "channel_testing": {"zh": "正在发送…", "en": "Sending…"},
+    "channel_test_ok": {
+        "zh": "测试消息已送达「{name}」。",
+        "en": "Test message delivered to “{name}”.",
+    },
+    "channel_test_failed": {
+        "zh": "测试消息未能送达「{name}」:{error}",
+        "en": "The test message to “{name}” was not delivered: {error}",
+    },
     # --- feedback and why (issue 16) ---
     "feedback": {"zh": "反馈", "en": "Feedback"},
     "feedback_hint": {

@@ -60,3 +60,22 @@ def health_style(df: pd.DataFrame) -> Any:
 
     shown = df.drop(columns=["state"])
     return shown.style.apply(by_state, subset=["status"]).apply(by_failures, subset=["failures"])
+
+
+CHANNEL_COLUMNS = ["name", "kind", "started", "last_sent", "pending", "failing", "last_error",
+                   "last_error_at"]  # fmt: skip
+
+
+def channels_frame(statuses: Sequence[Any], kinds: dict[str, str], tz: str) -> pd.DataFrame:
+    """One row an alert channel (never its URL: only the kind of URL)."""
+    zone = ZoneInfo(tz)
+    data = [
+        {"name": s.name, "kind": kinds.get(s.name, ""), "started": s.since,
+         "last_sent": s.last_sent, "pending": s.pending, "failing": s.failing,
+         "last_error": s.last_error or "", "last_error_at": s.last_error_at}
+        for s in statuses
+    ]  # fmt: skip
+    df = pd.DataFrame(data, columns=CHANNEL_COLUMNS)
+    for name in ("started", "last_sent", "last_error_at"):
+        df[name] = pd.to_datetime(df[name], utc=True).dt.tz_convert(zone)
+    return df
