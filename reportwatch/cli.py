@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reportwatch import __version__
@@ -258,15 +259,32 @@ def _models(loaded: LoadedConfig, rules: Matcher) -> LearnedMatcher | None:
     there to ask."""
     from reportwatch.poll.learn import current_matcher
 
+    url = loaded.config.database_url
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():  # no store yet: nothing trained, nothing made
+        print("models: none (no database yet)", file=sys.stderr)
+        return None
     try:
-        store = open_store(loaded.config.database_url)
+        store = open_store(url)
     except StoreError as exc:
         print(f"models: not shown ({exc})", file=sys.stderr)
         return None
-    try:
-        return current_matcher(store, loaded, rules)
+    try:  # read only: explaining never trains or writes (a read-only store works too)
+        return current_matcher(store, loaded, rules, train=False)
+    except StoreError as exc:
+        print(f"models: not shown ({exc})", file=sys.stderr)
+        return None
     finally:
         store.close()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a sqlite:/// URL (None for another database or an in-memory one)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    path = path.removeprefix("file:")
+    return Path(path) if path and path != ":memory:" else None
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
@@ -315,6 +333,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     unknown = [t for t in tags if t not in rules.tags]
     if unknown:
         return _fail(f"unknown tag(s): {', '.join(unknown)}", EXIT_CONFIG)
+    if not tags:
+        known = ", ".join(rules.tags)
+        return _fail(f"{args.labels}: no label is for a tag of the config ({known})", EXIT_CONFIG)
     gate = gates(loaded, tags)
     reports = []
     for tag in tags:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,38 +42,56 @@ class LabelsError(ValueError):
 
 
 def load_labels(path: Path) -> list[Labelled]:
+    """The labelled items of a file; LabelsError names the first line that is not one, or says
+    the file has none."""
     items: dict[str, Labelled] = {}
     order: list[Labelled] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not a label
     except (OSError, UnicodeDecodeError) as exc:
         raise LabelsError(f"cannot read {path}: {exc}") from exc
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            title = str(row["title"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise LabelsError(f"{path}:{n}: not a labelled item ({exc})") from exc
-        if not isinstance(row, dict):
-            raise LabelsError(f"{path}:{n}: not a JSON object")
-        unsure = set(row.get("unsure") or ())
-        if "labels" in row:
-            labels = {str(t): bool(v) for t, v in dict(row["labels"]).items() if t not in unsure}
-        elif "tag" in row and "relevant" in row:
-            labels = {str(row["tag"]): bool(row["relevant"])}
-        else:
-            raise LabelsError(f'{path}:{n}: needs "labels" or "tag" and "relevant"')
-        key = row.get("link") or title
+        except ValueError as exc:
+            raise LabelsError(f"{path}:{n}: not JSON ({exc})") from exc
+        labels = _labels_of(row)
+        if labels is None:
+            raise LabelsError(
+                f'{path}:{n}: not a labelled item: needs a "title" (text) and "labels" '
+                '({"tag": true|false, …}) or "tag" and "relevant" (true|false)'
+            )
+        key = row.get("link") or row["title"]
         item = items.get(key)
         if item is None:
-            item = items[key] = Labelled(
-                title, str(row.get("summary") or ""), row.get("link") or ""
-            )
+            summary = row.get("summary") if isinstance(row.get("summary"), str) else ""
+            item = items[key] = Labelled(row["title"], summary, row.get("link") or "")
             order.append(item)
         item.labels.update(labels)
+    if not any(i.labels for i in order):
+        raise LabelsError(f"{path}: no labelled items")
     return order
+
+
+def _labels_of(row: object) -> dict[str, bool] | None:
+    """(tag → relevant) of a line, or None when the line is not a labelled item."""
+    if not isinstance(row, dict) or not isinstance(row.get("title"), str):
+        return None
+    if not isinstance(row.get("link", ""), str | type(None)):
+        return None
+    unsure = row.get("unsure") or []
+    if not isinstance(unsure, list) or not all(isinstance(u, str) for u in unsure):
+        return None
+    if "labels" in row:
+        labels = row["labels"]
+        if not isinstance(labels, dict) or not all(isinstance(v, bool) for v in labels.values()):
+            return None
+        return {str(t): v for t, v in labels.items() if t not in unsure}
+    if isinstance(row.get("tag"), str) and isinstance(row.get("relevant"), bool):
+        return {} if row["tag"] in unsure else {row["tag"]: row["relevant"]}
+    return None
 
 
 @dataclass
@@ -186,21 +205,29 @@ def evaluate_tag(tag: str, items: Sequence[Labelled], rules: Rules, gate: tuple[
     return TagReport(tag, len(data), relevant, by_rules, model_s, combined, points)
 
 
+def _pad(text: str, width: int) -> str:
+    """ljust by display width: a Chinese character takes two columns."""
+    shown = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(width - shown, 0)
+
+
 def format_report(reports: Sequence[TagReport], kind: str, k: int = FOLDS) -> str:
     lines = [f"{k}-fold cross-validation over the labels; model: {kind}; P / R / F1", ""]
-    head = f"{'tag':<12}{'labels':>8}{'relevant':>9}   {'rules':<20}{'model':<20}{'combined':<20}"
+    head = f"{_pad('tag', 14)}{'labels':>8}{'relevant':>9}   {'rules':<20}{'model':<20}combined"
     lines.append(head)
 
     def cell(s: Scores) -> str:
+        if not s.tp + s.fn:  # no relevant item: recall and F1 are undefined
+            return "— (no relevant labels)".ljust(20)
         return f"{s.precision:.2f} / {s.recall:.2f} / {s.f1:.2f}".ljust(20)
 
     for r in reports:
         lines.append(
-            f"{r.tag:<12}{r.labelled:>8}{r.relevant:>9}   "
-            f"{cell(r.rules)}{cell(r.model)}{cell(r.combined)}"
+            f"{_pad(r.tag, 14)}{r.labelled:>8}{r.relevant:>9}   "
+            f"{cell(r.rules)}{cell(r.model)}{cell(r.combined).rstrip()}"
         )
     lines += ["", "learning curve (F1 on the held-out folds; training labels: model / combined)"]
     for r in reports:
         points = "  ".join(f"{n}: {a:.2f}/{b:.2f}" for n, a, b in r.curve) or "too few labels"
-        lines.append(f"{r.tag:<12}{points}")
+        lines.append(f"{_pad(r.tag, 14)}{points}")
     return "\n".join(lines)

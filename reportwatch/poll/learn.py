@@ -21,7 +21,7 @@ from reportwatch.config.settings import LoadedConfig
 from reportwatch.match.learned import MIN_EACH, MIN_LABELS, LearnedMatcher, TagModel, gate_words
 from reportwatch.match.matcher import Matcher
 from reportwatch.store.core import Store
-from reportwatch.store.feedback import StoredModel, Verdict
+from reportwatch.store.feedback import StoredModel, Verdict, labels_digest
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,9 @@ def gates(loaded: LoadedConfig, tags: list[str]) -> dict[str, tuple[str, ...]]:
 
 
 def retrain(store: Store, loaded: LoadedConfig, rules: Matcher, force: bool = False) -> list[str]:
-    """Train the tags whose verdicts changed since their model; returns the tags retrained."""
+    """Train the tags whose verdicts differ from those their model learned (added, changed or
+    withdrawn); a tag left with too few verdicts loses its model (the rules decide again).
+    Returns the tags whose model changed."""
     with _lock:
         serial = store.feedback_serial()
         if not force and _checked.get(store.url) == serial:
@@ -61,22 +63,22 @@ def retrain(store: Store, loaded: LoadedConfig, rules: Matcher, force: bool = Fa
         done = []
         for tag in tags:
             mine = [v for v in verdicts if v.tag == tag]
-            if not mine:
-                continue
-            newest = max(v.id for v in mine)
-            version, trained_on = versions.get(tag, (0, 0))
-            if not force and trained_on >= newest:
+            version, trained_on = versions.get(tag, (0, ""))
+            digest = labels_digest((v.subject, v.relevant) for v in mine)
+            if not force and version and trained_on == digest:
                 continue
             positive = sum(v.relevant for v in mine)
             if len(mine) < MIN_LABELS or min(positive, len(mine) - positive) < MIN_EACH:
-                continue  # too few to learn from: the rules decide
+                if version and store.drop_model(tag, version):  # too few left: rules decide
+                    done.append(tag)
+                    log.info("dropped the model of %s (%d verdicts left)", tag, len(mine))
+                continue
             from reportwatch.match.train import fit
 
             docs = [(v.title, v.summary, rules.match(v.title, v.summary)) for v in mine]
             model = fit(tag, docs, [v.relevant for v in mine], gate=gate[tag], version=version + 1)
-            stored = StoredModel(
-                tag, version + 1, datetime.now(UTC), len(mine), newest, model.to_json()
-            )
+            stored = StoredModel(tag, version + 1, datetime.now(UTC), len(mine), serial,
+                                 model.to_json(), digest)  # fmt: skip
             if store.save_model(stored, version or None):
                 done.append(tag)
                 log.info("retrained %s on %d verdicts (version %d)", tag, len(mine), version + 1)
@@ -90,10 +92,13 @@ def current_matcher(
     """The rules and the current models (retrained first when the feedback changed, unless
     `train` is False: a page showing why a story has its tags must not wait for a training)."""
     if train:
+        pending = store.pending_feedback()
+        if pending:  # verdicts imported before their story was stored: theirs now, if it is
+            store.attach_feedback(pending)
         retrain(store, loaded, rules)
     versions = store.model_versions()
     tags = watched_tags(loaded, rules)
-    key = tuple(sorted((t, v) for t, (v, _) in versions.items() if t in tags))
+    key = tuple(sorted((t, v) for t, (v, _) in versions.items() if t in tags))  # dropped: gone
     cached = _loaded.get(store.url)
     if cached is None or cached[0] != key:
         models = {m.tag: TagModel.from_json(m.body) for m in store.load_models(tags)}
@@ -106,6 +111,9 @@ def current_matcher(
 
 
 # -- verdicts from the UI and from files ---------------------------------------------------------
+
+
+MAX_LINK, MAX_TITLE, MAX_SUMMARY = 2048, 500, 1000  # as feeds are capped (feeds.parse)
 
 
 class FeedbackError(ValueError):
@@ -135,6 +143,7 @@ class ImportReport:
     stories: int = 0  # verdicts on stories in the store
     links: int = 0  # on links no stored story has, kept for training (they had a title)
     skipped: list[str] = field(default_factory=list)  # why lines were left out
+    repeated: list[str] = field(default_factory=list)  # lines naming a story and tag again
 
     def __str__(self) -> str:
         text = f"{self.stories} verdicts on stories in the store"
@@ -142,6 +151,9 @@ class ImportReport:
             text += f", {self.links} on links not in the store (kept for training)"
         if self.skipped:
             text += f"; {len(self.skipped)} left out:\n  " + "\n  ".join(self.skipped)
+        if self.repeated:
+            text += ("\n  the same story and tag again (the later line counts): "
+                     + ", ".join(self.repeated[:20]))  # fmt: skip
         return text
 
 
@@ -156,7 +168,9 @@ def import_feedback(
 
     tags = set(watched_tags(loaded, rules))
     problems: list[str] = []
-    parsed: list[tuple[int, str, str, bool, str, str]] = []
+    parsed: list[tuple[int, str, str, bool, str, str, str | None]] = []
+    if lines and lines[0].startswith("\ufeff"):  # a byte-order mark, as Windows editors write
+        lines = [lines[0][1:], *lines[1:]]
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -169,37 +183,47 @@ def import_feedback(
             problems.append(f"line {n}: not a JSON object")
             continue
         link, tag, relevant = row.get("link"), row.get("tag"), row.get("relevant")
+        title, summary, who = row.get("title"), row.get("summary"), row.get("analyst")
         if not isinstance(link, str) or not is_web_url(link.strip()):
             problems.append(f"line {n}: link must be an http(s) URL")
+        elif len(link) > MAX_LINK:
+            problems.append(f"line {n}: link longer than {MAX_LINK} characters")
+        elif any(v is not None and not isinstance(v, str) for v in (title, summary, who)):
+            problems.append(f"line {n}: title, summary and analyst must be text")
         elif not isinstance(tag, str) or tag not in tags:
             problems.append(f"line {n}: unknown tag {tag!r} (known: {', '.join(sorted(tags))})")
         elif not isinstance(relevant, bool):
             problems.append(f"line {n}: relevant must be true or false")
         else:
-            title, summary = row.get("title"), row.get("summary")
-            parsed.append((n, link.strip(), tag, relevant, str(title or ""), str(summary or "")))
+            parsed.append((n, link.strip(), tag, relevant, (title or "")[:MAX_TITLE],
+                           (summary or "")[:MAX_SUMMARY], who or analyst))  # fmt: skip
     if problems:
         raise FeedbackError("nothing imported:\n  " + "\n  ".join(problems[:50]))
     report = ImportReport()
     verdicts: list[Verdict] = []
-    for n, link, tag, relevant, title, summary in parsed:
+    seen: dict[tuple[str, str], int] = {}
+    for n, link, tag, relevant, title, summary, who in parsed:
         keys = [k for k in story_keys("", link, None) if k.startswith("l:")]
         story = store.story_by_keys(keys, link)
         text = store.story_text(story) if story is not None else None
         if text is not None and story is not None:
-            verdicts.append(Verdict(tag, relevant, story, f"s:{story}", text[0], text[1],
-                                    text[2] or link, analyst, "import"))  # fmt: skip
+            subject = f"s:{story}"
+            verdict = Verdict(tag, relevant, story, subject, text[0], text[1], text[2] or link,
+                              who, "import")  # fmt: skip
             report.stories += 1
         elif title.strip():
             subject = keys[0] if keys else "l:" + link
-            verdicts.append(
-                Verdict(tag, relevant, None, subject, title, summary, link, analyst, "import")
-            )
+            verdict = Verdict(tag, relevant, None, subject, title, summary, link, who, "import")
             report.links += 1
         else:
             report.skipped.append(
                 f"line {n}: no stored story has {link} (add a title to learn from it)"
             )
+            continue
+        if (subject, tag) in seen:
+            report.repeated.append(f"line {n} (and line {seen[subject, tag]})")
+        seen[subject, tag] = n
+        verdicts.append(verdict)
     store.save_feedback(verdicts, datetime.now(UTC))
     return report
 

@@ -34,10 +34,13 @@ from reportwatch.store.feedback import (
     StoredVerdict,
     Verdict,
     apply_verdicts,
+    attach_pending,
+    drop_model,
     feedback_serial,
     forget_verdict,
     load_models,
     model_versions,
+    pending_subjects,
     save_model,
     save_verdicts,
     stored_verdicts,
@@ -477,7 +480,7 @@ class Store:
             ).first()
         return None if row is None else (row[0], row[1], row[2])
 
-    def model_versions(self) -> dict[str, tuple[int, int]]:
+    def model_versions(self) -> dict[str, tuple[int, str]]:
         with self.engine.connect() as conn:
             return model_versions(conn)
 
@@ -488,6 +491,22 @@ class Store:
     def save_model(self, model: StoredModel, previous: int | None) -> bool:
         with self.engine.begin() as conn:
             return save_model(conn, model, previous)
+
+    def drop_model(self, tag: str, version: int) -> bool:
+        with self.engine.begin() as conn:
+            return drop_model(conn, tag, version)
+
+    def pending_feedback(self) -> list[str]:
+        """Subjects ("l:<link key>") of imported verdicts still waiting for their story."""
+        with self.engine.connect() as conn:
+            return pending_subjects(conn)
+
+    def attach_feedback(self, subjects: Sequence[str]) -> list[int]:
+        """Attach waiting verdicts to the stories that now have their links; returns those."""
+        with self.engine.begin() as conn:
+            known = known_keys(conn, [key_hash(s) for s in subjects])
+            found = {s: int(known[key_hash(s)][0]) for s in subjects if key_hash(s) in known}
+            return attach_pending(conn, found)
 
     # -- stories ------------------------------------------------------------------------------
     def assign_stories(self, stories: StoriesLike, batch: int = 2000) -> int:

@@ -6,21 +6,25 @@ changes; a "relevant" gives the tag to the story (on its first copy) whatever th
 model say. apply_verdicts() enforces that; the writes call it for the stories they touch and
 re-matching for all.
 
-Every change of a verdict inserts a new row (the old one is deleted), so the highest feedback
-id is a serial that tells pollers whether the models are out of date.
+Every change (a verdict saved, changed or withdrawn) counts up `feedback_changes` in `meta` in
+the same transaction: pollers read that one number to know whether to look at the models; a
+tag's model is out of date when the digest of its verdicts differs from the one it was trained on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, func, select, update
+from sqlalchemy import Connection, Integer, String, and_, delete, exists, func, select, update
 
-from reportwatch.store.schema import entries, feedback, matches, tag_models
+from reportwatch.store.schema import entries, feedback, matches, meta, tag_models
+
+CHANGES = "feedback_changes"
 
 CHUNK = 500
 ANALYST_HIT = json.dumps([["分析师", "analyst"]], ensure_ascii=False)
@@ -42,6 +46,7 @@ class Verdict:
 @dataclass(frozen=True)
 class StoredVerdict:
     id: int
+    subject: str
     tag: str
     relevant: bool
     story_id: int | None
@@ -55,32 +60,32 @@ class StoredVerdict:
     def as_dict(self) -> dict[str, object]:
         return {
             "link": self.link, "tag": self.tag, "relevant": self.relevant,
-            "title": self.title, "story": self.story_id, "analyst": self.analyst,
+            "title": self.title, "summary": self.summary, "story": self.story_id,
+            "analyst": self.analyst,
             "at": self.at.isoformat(), "origin": self.origin,
         }  # fmt: skip
 
 
 def save_verdicts(conn: Connection, verdicts: Sequence[Verdict], now: datetime) -> None:
-    """Store verdicts (a later one for the same subject and tag replaces the earlier) and apply
-    them to their stories, in the caller's transaction."""
+    """Store verdicts (a later one for the same subject and tag replaces the earlier; the same
+    verdict again changes nothing) and apply them to their stories, in the caller's transaction."""
+    changed = False
     for v in verdicts:
-        conn.execute(
-            delete(feedback).where(feedback.c.subject == v.subject, feedback.c.tag == v.tag)
-        )
+        same = (feedback.c.subject == v.subject, feedback.c.tag == v.tag)
+        before = conn.execute(select(feedback.c.relevant).where(*same)).first()
+        if before is not None and bool(before[0]) == v.relevant:
+            continue  # a re-import of the same verdict
+        changed = True
+        conn.execute(delete(feedback).where(*same))
         conn.execute(
             feedback.insert().values(
-                subject=v.subject,
-                story_id=v.story_id,
-                tag=v.tag,
-                relevant=v.relevant,
-                analyst=v.analyst,
-                at=now,
-                origin=v.origin,
-                title=v.title,
-                summary=v.summary,
+                subject=v.subject, story_id=v.story_id, tag=v.tag, relevant=v.relevant,
+                analyst=v.analyst, at=now, origin=v.origin, title=v.title, summary=v.summary,
                 link=v.link,
-            )  # fmt: skip
-        )
+            )
+        )  # fmt: skip
+    if changed:
+        _count_change(conn)
     apply_verdicts(conn, sorted({v.story_id for v in verdicts if v.story_id is not None}))
 
 
@@ -91,6 +96,7 @@ def forget_verdict(conn: Connection, story_id: int, tag: str) -> bool:
         delete(feedback).where(feedback.c.subject == f"s:{story_id}", feedback.c.tag == tag)
     ).rowcount
     if gone:  # the analyst's own tag goes with it; a rule's or model's comes back on re-match
+        _count_change(conn)
         ids = select(entries.c.id).where(entries.c.story_id == story_id)
         conn.execute(
             delete(matches).where(
@@ -181,9 +187,9 @@ def _recount_matched(conn: Connection, story_ids: Sequence[int]) -> None:
 
 def stored_verdicts(conn: Connection, tag: str | None = None) -> list[StoredVerdict]:
     query = select(
-        feedback.c.id, feedback.c.tag, feedback.c.relevant, feedback.c.story_id,
-        feedback.c.title, feedback.c.summary, feedback.c.link, feedback.c.analyst,
-        feedback.c.at, feedback.c.origin,
+        feedback.c.id, feedback.c.subject, feedback.c.tag, feedback.c.relevant,
+        feedback.c.story_id, feedback.c.title, feedback.c.summary, feedback.c.link,
+        feedback.c.analyst, feedback.c.at, feedback.c.origin,
     ).order_by(feedback.c.id)  # fmt: skip
     if tag is not None:
         query = query.where(feedback.c.tag == tag)
@@ -203,8 +209,31 @@ def verdicts_of(conn: Connection, story_ids: Iterable[int]) -> dict[tuple[int, s
     return out
 
 
+def _count_change(conn: Connection) -> None:
+    """feedback_changes + 1, atomically (a row lock on PostgreSQL, the write lock on SQLite)."""
+    plus_one = func.cast(func.cast(meta.c.value, Integer) + 1, String)
+    bumped = conn.execute(update(meta).where(meta.c.key == CHANGES).values(value=plus_one))
+    if not bumped.rowcount:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        statement = insert(meta).values(key=CHANGES, value="1")
+        conn.execute(
+            statement.on_conflict_do_update(index_elements=["key"], set_={"value": plus_one})
+        )
+
+
 def feedback_serial(conn: Connection) -> int:
-    return int(conn.execute(select(func.coalesce(func.max(feedback.c.id), 0))).scalar() or 0)
+    """How many times the verdicts changed (a number that only grows)."""
+    value = conn.execute(select(meta.c.value).where(meta.c.key == CHANGES)).scalar()
+    return int(value or 0)
+
+
+def labels_digest(rows: Iterable[tuple[str, bool]]) -> str:
+    """A tag's verdicts (subject, relevant) as one digest, whatever their order."""
+    lines = sorted(f"{subject}\t{int(relevant)}" for subject, relevant in rows)
+    return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -218,18 +247,19 @@ class StoredModel:
     labels: int
     feedback_serial: int
     body: str
+    labels_digest: str = ""
 
 
-def model_versions(conn: Connection) -> dict[str, tuple[int, int]]:
-    """tag → (version, the feedback serial it was trained on)."""
-    query = select(tag_models.c.tag, tag_models.c.version, tag_models.c.feedback_serial)
-    return {t: (v, s) for t, v, s in conn.execute(query)}
+def model_versions(conn: Connection) -> dict[str, tuple[int, str]]:
+    """tag → (version, the digest of the verdicts it was trained on)."""
+    query = select(tag_models.c.tag, tag_models.c.version, tag_models.c.labels_digest)
+    return {t: (v, d) for t, v, d in conn.execute(query)}
 
 
 def load_models(conn: Connection, tags: Iterable[str] | None = None) -> list[StoredModel]:
     query = select(
         tag_models.c.tag, tag_models.c.version, tag_models.c.trained_at, tag_models.c.labels,
-        tag_models.c.feedback_serial, tag_models.c.body,
+        tag_models.c.feedback_serial, tag_models.c.body, tag_models.c.labels_digest,
     )  # fmt: skip
     if tags is not None:
         query = query.where(tag_models.c.tag.in_(list(tags)))
@@ -240,7 +270,8 @@ def save_model(conn: Connection, model: StoredModel, previous: int | None) -> bo
     """Store a model as the next version after `previous` (None: the tag's first). False when
     another host stored one first (its model wins; nothing is overwritten)."""
     values = {"version": model.version, "trained_at": model.trained_at, "labels": model.labels,
-              "feedback_serial": model.feedback_serial, "body": model.body}  # fmt: skip
+              "feedback_serial": model.feedback_serial, "body": model.body,
+              "labels_digest": model.labels_digest}  # fmt: skip
     if previous is None:
         if conn.execute(select(tag_models.c.tag).where(tag_models.c.tag == model.tag)).first():
             return False
@@ -252,3 +283,45 @@ def save_model(conn: Connection, model: StoredModel, previous: int | None) -> bo
         .values(**values)
     )
     return bool(done.rowcount)
+
+
+def drop_model(conn: Connection, tag: str, version: int) -> bool:
+    """Remove a tag's model (too few verdicts left: the rules decide again)."""
+    done = conn.execute(
+        delete(tag_models).where(tag_models.c.tag == tag, tag_models.c.version == version)
+    )
+    return bool(done.rowcount)
+
+
+def pending_subjects(conn: Connection) -> list[str]:
+    """Subjects ("l:…") of verdicts waiting for their story."""
+    query = select(feedback.c.subject).distinct().where(feedback.c.story_id.is_(None))
+    return [r[0] for r in conn.execute(query)]
+
+
+def attach_pending(conn: Connection, found: dict[str, int]) -> list[int]:
+    """Verdicts imported for links no story had: attach those whose link a story now has
+    (`found`: subject "l:…" → story) and apply them. Returns the stories."""
+    stories = []
+    for subject, story in found.items():
+        rows = conn.execute(
+            select(feedback.c.id, feedback.c.tag).where(
+                feedback.c.subject == subject, feedback.c.story_id.is_(None)
+            )
+        ).all()
+        for row_id, tag in rows:
+            own = (feedback.c.subject == f"s:{story}", feedback.c.tag == tag)
+            if conn.execute(select(feedback.c.id).where(*own)).first() is not None:
+                # a verdict given on the story itself stands
+                conn.execute(delete(feedback).where(feedback.c.id == row_id))
+                continue
+            conn.execute(
+                update(feedback)
+                .where(feedback.c.id == row_id)
+                .values(subject=f"s:{story}", story_id=story)
+            )
+            stories.append(story)
+    if stories:
+        _count_change(conn)
+        apply_verdicts(conn, sorted(set(stories)))
+    return sorted(set(stories))

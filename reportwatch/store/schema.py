@@ -159,7 +159,10 @@ tag_models = Table(
     Column("version", Integer, nullable=False),
     Column("trained_at", UTCDateTime, nullable=False),
     Column("labels", Integer, nullable=False),
-    Column("feedback_serial", Integer, nullable=False),  # the feedback it was trained on
+    Column("feedback_serial", Integer, nullable=False),  # the feedback change it followed
+    # sha256 of the tag's verdicts (subject, relevant) it was trained on: a model is out of date
+    # when the verdicts differ, whether one was added, changed or withdrawn
+    Column("labels_digest", String(64), nullable=False, default=""),
     Column("body", Text, nullable=False),
 )
 

@@ -142,20 +142,28 @@ def current_page(store: Store, f: Filters, baseline: datetime | None, tz: str, s
 def selected_story(loaded: LoadedConfig, store: Store, row: Any, watched: Sequence[str],
                    lang: str) -> None:  # fmt: skip
     """Below the table: the selected row's story, why it has its tags, and the feedback."""
+    from reportwatch.store.errors import StoreError
     from reportwatch.ui.feedback import (
         feedback_controls,
         relevance_matcher,
+        show_flash,
         verdicts_for,
         why_popover,
     )
+    from reportwatch.ui.i18n import t
 
+    show_flash()
     story = int(row["story"]) if row.get("story") else 0
-    text = store.story_text(story) if story else None
+    try:
+        text = store.story_text(story) if story else None
+        verdicts = verdicts_for(store, [story]) if text else {}
+    except StoreError as exc:
+        st.error(f"{t('store_error', lang)} {escape_markdown(str(exc))}")
+        return
     if text is None:
         return
     title, summary, _ = text
     tags = [str(tag) for tag in (row.get("tags") or [])]
-    verdicts = verdicts_for(store, [story])
     try:
         matcher = relevance_matcher(loaded, store)
     except Exception:  # the row shows without "why"; logged
@@ -164,6 +172,6 @@ def selected_story(loaded: LoadedConfig, store: Store, row: Any, watched: Sequen
     with st.container(border=True):
         st.markdown(f"**{escape_markdown(title)}**")
         with st.container(horizontal=True):
-            why_popover(matcher, story, title, summary, verdicts, lang)
+            why_popover(matcher, story, title, summary, verdicts, lang, key="explorer")
             feedback_controls(loaded, store, story, tags, list(watched), verdicts, lang,
                               key="explorer")  # fmt: skip

@@ -48,7 +48,9 @@ def feedback_controls(
         return
     judged = [tag for (s, tag) in verdicts if s == story]
     shown = list(dict.fromkeys([*tags, *judged]))
-    with st.popover(t("feedback", lang), icon="🏷️"):
+    # Keyed by story: when the card leaves the panel, its popover goes with it (an unkeyed one
+    # stayed open on the next card, and the next click judged a story nobody opened).
+    with st.popover(t("feedback", lang), icon="🏷️", key=f"fbp:{key}:{story}"):
         st.caption(t("feedback_hint", lang))
         for tag in shown:
             widget = f"fb:{key}:{story}:{tag}"
@@ -99,9 +101,9 @@ def _save(loaded: LoadedConfig, store: Store, story: int, tag: str, relevant: bo
     try:
         give_verdict(store, loaded, rules, story, tag, relevant, analyst)
     except (FeedbackError, StoreError) as exc:
-        st.toast(f"{t('fb_failed', lang)} {escape_markdown(str(exc))}", icon="⚠️")
+        _flash(f"{t('fb_failed', lang)} {escape_markdown(str(exc))}", "⚠️")
         return
-    st.toast(t("fb_saved", lang, tag=escape_markdown(tag)), icon="✅")
+    _flash(t("fb_saved", lang, tag=escape_markdown(tag)), "✅")
     learn_soon(store, loaded, rules)
 
 
@@ -112,10 +114,25 @@ def _forget(loaded: LoadedConfig, store: Store, story: int, tag: str, lang: str)
     try:
         store.forget_feedback(story, tag)
     except StoreError as exc:
-        st.toast(f"{t('fb_failed', lang)} {escape_markdown(str(exc))}", icon="⚠️")
+        _flash(f"{t('fb_failed', lang)} {escape_markdown(str(exc))}", "⚠️")
         return
-    st.toast(t("fb_withdrawn", lang, tag=escape_markdown(tag)), icon="↩️")
+    _flash(t("fb_withdrawn", lang, tag=escape_markdown(tag)), "↩️")
     learn_soon(store, loaded, build_matcher(loaded))
+
+
+FLASH = "_rw_feedback_flash"
+
+
+def _flash(text: str, icon: str) -> None:
+    """A toast for the next run: callbacks must not draw (Streamlit warns when one does in a
+    fragment's rerun), so the message waits in the session until show_flash()."""
+    st.session_state[FLASH] = (text, icon)
+
+
+def show_flash() -> None:
+    note = st.session_state.pop(FLASH, None)
+    if note:
+        st.toast(note[0], icon=note[1])
 
 
 def why_lines(matcher: LearnedMatcher, story: int, title: str, summary: str,
@@ -152,9 +169,11 @@ def why_lines(matcher: LearnedMatcher, story: int, title: str, summary: str,
     return lines
 
 
-def why_popover(matcher: LearnedMatcher | None, story: int, title: str, summary: str,
-                verdicts: dict[tuple[int, str], bool], lang: str) -> None:  # fmt: skip
-    with st.popover(t("why", lang), icon="❔"):
+def why_popover(
+    matcher: LearnedMatcher | None, story: int, title: str, summary: str,
+    verdicts: dict[tuple[int, str], bool], lang: str, key: str = "",
+) -> None:  # fmt: skip
+    with st.popover(t("why", lang), icon="❔", key=f"why:{key}:{story}"):
         if matcher is None:
             st.caption(t("why_unavailable", lang))
             return

@@ -30,6 +30,7 @@ from reportwatch.ui.auth import can_edit, edit_notice
 from reportwatch.ui.feedback import (
     feedback_controls,
     relevance_matcher,
+    show_flash,
     verdicts_for,
     why_popover,
 )
@@ -199,7 +200,8 @@ def _render_item(
             st.markdown(highlight(short, highlight_spans(short, item.keywords)))
         if ctx is not None:
             with st.container(horizontal=True):
-                why_popover(ctx.matcher, item.story, item.title, item.summary, ctx.verdicts, lang)
+                why_popover(ctx.matcher, item.story, item.title, item.summary, ctx.verdicts, lang,
+                            key="panel")  # fmt: skip
                 feedback_controls(loaded, ctx.store, item.story, item.tags, ctx.watched,
                                   ctx.verdicts, lang, key="panel")  # fmt: skip
 
@@ -295,6 +297,7 @@ def render_panel(loaded: LoadedConfig, report: Report, lang: str) -> None:
                 st.info(t("empty_filtered", lang))
             else:
                 st.info(t("empty_no_match", lang))
+        show_flash()
         ctx = _card_context(loaded, store, items, report_tags)
         for item in items:
             _render_item(item, item.first_seen > baseline, loaded, lang, ctx)
