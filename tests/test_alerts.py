@@ -312,3 +312,21 @@ def test_a_digest_channel_sends_one_message_per_period(
     finally:
         store.close()
     assert "腾讯新闻丙" in bodies(box)[2]
+
+
+def test_a_story_that_gains_a_watched_tag_later_is_announced_then_once(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver, database_url: str
+) -> None:
+    config = setup(feed_server, tmp_path, box, database_url)
+    poll(config)
+    feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), entry(2, "微信上线新功能")]))
+    poll(config)
+    assert len(box.delivered) == 1  # 微信… has no 腾讯 tag under these rules: nothing
+    tags = {**TAGS, "腾讯": {"any": ["腾讯", "微信"]}}  # the rule now covers it
+    chan = {"name": "分析群", "url": f"json://127.0.0.1:{box.port}/hook", "tags": ["腾讯"]}
+    write_config(tmp_path, [{"name": "本地源", "url": feed_server.url("/f.xml")}],
+                 tags=tags, database_url=database_url, notify=[chan])  # fmt: skip
+    poll(config)
+    assert len(box.delivered) == 2 and "微信上线新功能" in bodies(box)[1]
+    poll(config)
+    assert len(box.delivered) == 2
