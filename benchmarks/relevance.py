@@ -200,7 +200,7 @@ def retraining(items, rules, gate) -> None:
         f"   fit {wall:.2f} s wall ({cpu:.2f} s CPU)   target <= {TARGET_RETRAIN:.0f} s {verdict}"
     )
     print(
-        f"   importing scikit-learn before: {imported:.2f} s; the stored model: "
+        f"   importing scikit-learn (a new process, once): {imported:.2f} s; the stored model: "
         f"{size / 1e6:.1f} MB of JSON"
     )
 
