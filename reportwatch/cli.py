@@ -175,11 +175,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = loaded.config
     problems = []
     if config.notify:
+        from reportwatch.config.reports import load_reports
         from reportwatch.notify.send import understood
 
+        known = set(config.tags) | {t for r in load_reports(loaded.reports_path).reports
+                                    for t in r.tags}  # fmt: skip
         for index, channel in enumerate(config.notify):
             if problem := understood(channel):
                 problems.append(f"  - notify[{index}] ({channel.name}): {problem}")
+            unknown = [t for t in channel.tags or () if t not in known]
+            if unknown:
+                problems.append(f"  - notify[{index}] ({channel.name}): tags in no rule and no "
+                                f"report, so never sent: {', '.join(unknown)}")  # fmt: skip
     if problems:
         print(f"{path}: {len(problems)} problem(s) in the alert channels", file=sys.stderr)
         print("\n".join(problems), file=sys.stderr)

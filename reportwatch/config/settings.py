@@ -239,6 +239,20 @@ class NotifyChannel(BaseModel):
     # endpoint: a proxy, a private deployment, a test's local receiver.
     endpoint: str | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not name.strip() or (problem := name_problem(name)):
+            raise ValueError(problem or "must not be blank")
+        return name.strip()
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str] | None) -> list[str] | None:
+        if tags is not None and not tags:
+            raise ValueError("an empty list: leave tags out for every tag of the reports")
+        return tags
+
     @field_validator("url")
     @classmethod
     def _url_shape(cls, url: SecretStr) -> SecretStr:

@@ -17,7 +17,11 @@ from zoneinfo import ZoneInfo
 from reportwatch.urls import is_web_url
 
 WORD_JOINER = "\u2060"
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+# Markdown specials as their full-width forms: inert in every chat's Markdown (WeCom's robot
+# shows backslash escapes literally) and still readable.
+_MD_WIDE = str.maketrans({c: chr(ord(c) + 0xFEE0) for c in "\\`*_{}[]()#+-!|~$"})
+# What chat clients turn into links in plain text: "scheme://" and "www." get a WORD JOINER.
+_AUTOLINK = re.compile(r"(?<=[A-Za-z0-9]):(?=//)|(?i:www)(?=\.)")
 _MENTION = re.compile(r"[@＠]")
 _SPACE = re.compile(r"\s+")
 
@@ -46,14 +50,15 @@ _ANGLE = str.maketrans({"<": "＜", ">": "＞"})  # no tag a chat parses (<at us
 
 
 def plain(text: str) -> str:
-    """Feed text for a plain-text message: one line, no mentions, no tags."""
+    """Feed text for a plain-text message: one line, no mentions, no tags, no bare links."""
     text = _SPACE.sub(" ", text).strip().translate(_ANGLE)
+    text = _AUTOLINK.sub(lambda m: m.group() + WORD_JOINER, text)
     return _MENTION.sub(lambda m: m.group() + WORD_JOINER, text)
 
 
 def md(text: str) -> str:
-    """Feed text for a Markdown message: shown literally, no mentions."""
-    return _MD_SPECIAL.sub(r"\\\1", plain(text))
+    """Feed text for a Markdown message: shown as it reads, formatting nothing."""
+    return plain(text).translate(_MD_WIDE)
 
 
 def safe_link(url: str | None) -> str | None:
@@ -88,17 +93,43 @@ def story_message(note: StoryNote, tz: str) -> Message:
     return Message(subject, "\n".join(lines), "\n".join(md_lines))
 
 
-def digest_message(notes: list[StoryNote], tz: str, why: str) -> Message:
-    """Several stories in one message (over the rate limit, or a digest channel)."""
-    subject = f"reportwatch:{len(notes)} 条新报道({why})"
-    lines, md_lines = [subject], [f"**{md(subject)}**"]
+def digest_messages(notes: list[StoryNote], why: str,
+                    limit: int | None = None) -> list[tuple[Message, int]]:  # fmt: skip
+    """Several stories in as few messages as fit `limit` bytes each (the channel's, for the
+    form it sends): [(message, how many of `notes`, in order, it carries)]. No story is cut off;
+    one too long for a message alone gets its own, cut by the sender."""
+    rows = []
     for note in notes:
         link = safe_link(note.link)
         tags = " ".join(f"#{t}" for t in note.tags)
-        lines.append(f"- {plain(note.title)} {link or ''} {plain(tags)}".rstrip())
+        text = f"- {plain(note.title)} {link or ''} {plain(tags)}".rstrip()
         title_md = f"[{md(note.title)}]({link})" if link else md(note.title)
-        md_lines.append(f"- {title_md} {md(tags)}")
-    return Message(subject, "\n".join(lines), "\n".join(md_lines))
+        rows.append((text, f"- {title_md} {md(tags)}"))
+    out: list[tuple[Message, int]] = []
+    start = 0
+    while start < len(rows):
+        end = start + 1
+        while end < len(rows) and (
+            limit is None or _digest_size(rows[start : end + 1], why, len(notes)) <= limit
+        ):
+            end += 1
+        out.append((_digest(rows[start:end], why, len(notes), len(out) + 1), end - start))
+        start = end
+    return out
+
+
+def _digest(rows: list[tuple[str, str]], why: str, total: int, part: int) -> Message:
+    subject = f"reportwatch:{total} 条新报道({why})"
+    if len(rows) < total:
+        subject += f" · 第 {part} 部分"
+    text = "\n".join([subject, *(r[0] for r in rows)])
+    markdown = "\n".join([f"**{md(subject)}**", *(r[1] for r in rows)])
+    return Message(subject, text, markdown)
+
+
+def _digest_size(rows: list[tuple[str, str]], why: str, total: int) -> int:
+    message = _digest(rows, why, total, 99)
+    return max(len(message.text.encode()), len(message.markdown.encode()))
 
 
 def backlog_message(total: int, recent: int, days: int, tags: list[str]) -> Message:

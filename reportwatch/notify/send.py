@@ -22,6 +22,8 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
@@ -49,6 +51,11 @@ class Sent:
 
 def per_minute(channel: NotifyChannel) -> int:
     return PER_MINUTE.get(channel.kind, DEFAULT_PER_MINUTE)
+
+
+def message_bytes(channel: NotifyChannel) -> int | None:
+    """The most a message to this channel may carry (None: no limit we know of)."""
+    return {"wecombot": WECOM_MARKDOWN_BYTES, "feishu": FEISHU_TEXT_BYTES}.get(channel.kind)
 
 
 def send(channel: NotifyChannel, message: Message) -> Sent:
@@ -175,25 +182,32 @@ class _Statuses(logging.Handler):
             self.codes.append(int(found.group(1)))
 
 
-def _apprise(url: str, message: Message) -> Sent:
-    import apprise
-
-    box = apprise.Apprise()
-    if not box.add(url):
-        return Sent(False, "apprise does not understand this URL (see check-config)")
+@contextmanager
+def _quiet_apprise() -> Iterator[_Statuses]:
+    """apprise logs URLs (tokens in paths, topics, header values): its records go to a listener
+    that keeps only HTTP status codes, never to our logs or stderr."""
     listener = _Statuses()
     logger = logging.getLogger("apprise")
-    # apprise's own log lines may carry parts of the URL (a token, a host): they go to the
-    # listener only, never to our logs.
     propagate, level = logger.propagate, logger.level
     logger.addHandler(listener)
     logger.propagate = False
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.DEBUG)  # setLevel, not .level =: it clears the logging cache
     try:
-        ok = box.notify(body=message.text, title=message.title)
+        yield listener
     finally:
         logger.removeHandler(listener)
-        logger.propagate, logger.level = propagate, level
+        logger.propagate = propagate
+        logger.setLevel(level)
+
+
+def _apprise(url: str, message: Message) -> Sent:
+    import apprise
+
+    with _quiet_apprise() as listener:
+        box = apprise.Apprise()
+        if not box.add(url):
+            return Sent(False, "apprise does not understand this URL (see check-config)")
+        ok = box.notify(body=message.text, title=message.title)
     if ok:
         return Sent(True)
     if 429 in listener.codes:
@@ -209,10 +223,15 @@ def understood(channel: NotifyChannel) -> str | None:
     missing = channel.missing_env()
     if missing:
         return "environment variable(s) not set: " + ", ".join(missing)
+    url = channel.resolved_url()
     if channel.kind in ("wecombot", "feishu"):
-        return None
+        rest = url.split("://", 1)[1].strip("/")
+        token = rest.rpartition("@")[2] if "@" in rest.split("/", 1)[0] else rest
+        return None if token.split("/", 1)[0] else f"{channel.kind}:// needs the robot's token"
     import apprise
 
-    if apprise.Apprise.instantiate(channel.resolved_url()) is None:
+    with _quiet_apprise():
+        known = apprise.Apprise.instantiate(url)
+    if known is None:
         return f"apprise does not understand this {channel.kind}:// URL"
     return None

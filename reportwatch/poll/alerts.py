@@ -20,16 +20,16 @@ from reportwatch.notify.message import (
     Message,
     StoryNote,
     backlog_message,
-    digest_message,
+    digest_messages,
     story_message,
     test_message,
 )
-from reportwatch.notify.send import Sent, per_minute, send
+from reportwatch.notify.send import Sent, message_bytes, per_minute, send
 from reportwatch.store.core import Store
 from reportwatch.store.outbox import BACKLOG, ChannelPlan, OutboxRow
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(minutes=2)  # renewed before each send (see _send)
 BACKOFF = (30, 60, 120, 300, 600, 1800, 3600)  # seconds after the 1st, 2nd … failure
 CLAIM = 200
 
@@ -57,14 +57,27 @@ def cycle_started(store: Store, loaded: LoadedConfig) -> list[ChannelPlan]:
     return found
 
 
+CATCH_UP = timedelta(hours=1)
+_known: dict[str, set[str]] = {}  # store URL → the channels this process enqueued for last
+
+
 def cycle_ended(store: Store, found: list[ChannelPlan], now: datetime, rematched: int) -> None:
     if not found:
         return
     opened = store.open_channels(found, now)
     if opened:
         log.info("alerts: channel(s) %s start now; earlier stories are their backlog", opened)
-    if rematched:  # stories that gained a watched tag through a rule or model change
+    names = {p.name for p in found}
+    if rematched or not names <= _known.get(store.url, set()):
+        # A re-match (stories that gained a watched tag), this process's first cycle, or a
+        # channel back in the config: every story since each channel started that has no
+        # outbox row gets one (nothing stored while a channel was out of the config is lost).
         store.enqueue_all(found, now)
+    else:
+        # Another poller, with a config from before a channel was added, stores stories
+        # without enqueuing them for it: the last hour's are caught up at every cycle.
+        store.enqueue_all(found, now, recent=now - CATCH_UP)
+    _known[store.url] = names
 
 
 @dataclass
@@ -73,6 +86,14 @@ class Delivery:
     stories: int = 0  # stories announced (a digest carries several)
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    retry_at: dict[str, datetime] = field(default_factory=dict)  # channel → its next try
+    _settled: set[int] = field(default_factory=set)  # rows sent, failed or deferred
+
+    def mark(self, row_id: int) -> None:
+        self._settled.add(row_id)
+
+    def settled(self, row_id: int) -> bool:
+        return row_id in self._settled
 
 
 def deliver(store: Store, loaded: LoadedConfig, owner: str,
@@ -84,6 +105,7 @@ def deliver(store: Store, loaded: LoadedConfig, owner: str,
         return done
     now = now or datetime.now(UTC)
     rows = store.claim_outbox(owner, now, LEASE, CLAIM)
+    context = _Context(store, owner, now)
     by_channel: dict[str, list[OutboxRow]] = {}
     for row in rows:
         by_channel.setdefault(row.channel, []).append(row)
@@ -93,26 +115,47 @@ def deliver(store: Store, loaded: LoadedConfig, owner: str,
             store.outbox_release([r.id for r in mine])
             continue
         try:
-            _deliver_channel(store, loaded, channel, mine, now, done)
+            _deliver_channel(context, loaded, channel, mine, done)
         except Exception:  # one channel's trouble never stops the others or the cycle
             log.exception("alerts: delivery to channel %s failed", name)
             store.outbox_release([r.id for r in mine])
     return done
 
 
-def _deliver_channel(store: Store, loaded: LoadedConfig, channel: NotifyChannel,
-                     rows: list[OutboxRow], now: datetime, done: Delivery) -> None:  # fmt: skip
-    tz = loaded.config.timezone
+@dataclass
+class _Context:
+    store: Store
+    owner: str
+    now: datetime
+
+
+class _Stop(Exception):
+    """The channel failed (a timeout, a 500, a 429) or its lease was lost: this delivery stops
+    trying it; its remaining rows wait for their next try."""
+
+
+def _deliver_channel(ctx: _Context, loaded: LoadedConfig, channel: NotifyChannel,
+                     rows: list[OutboxRow], done: Delivery) -> None:  # fmt: skip
+    store, now, tz = ctx.store, ctx.now, loaded.config.timezone
     backlog = [r for r in rows if r.story_id == BACKLOG]
     stories = [r for r in rows if r.story_id != BACKLOG]
-    for row in backlog:
-        detail = _detail(row)
-        tags = list(channel.tags or report_tags(loaded))
-        message = backlog_message(detail.get("total", 0), detail.get("recent", 0),
-                                  detail.get("days", 7), tags)  # fmt: skip
-        _send(store, channel, [row], message, now, done)
-    if not stories:
-        return
+    try:
+        for row in backlog:
+            detail = _detail(row)
+            tags = list(channel.tags or report_tags(loaded))
+            message = backlog_message(detail.get("total", 0), detail.get("recent", 0),
+                                      detail.get("days", 7), tags)  # fmt: skip
+            _send(ctx, channel, [row], message, done)
+        if stories:
+            _deliver_stories(ctx, loaded, channel, stories, tz, done)
+    except _Stop:
+        left = [r.id for r in rows if not done.settled(r.id)]
+        store.outbox_defer(left, max(done.retry_at.get(channel.name, now), now), ctx.owner)
+
+
+def _deliver_stories(ctx: _Context, loaded: LoadedConfig, channel: NotifyChannel,
+                     stories: list[OutboxRow], tz: str, done: Delivery) -> None:  # fmt: skip
+    store, now = ctx.store, ctx.now
     ids = [r.id for r in stories]
     if channel.mode == "digest":
         last = store.last_story_sent(channel.name)
@@ -125,36 +168,58 @@ def _deliver_channel(store: Store, loaded: LoadedConfig, channel: NotifyChannel,
         store.outbox_defer(ids, now + timedelta(seconds=60))
         return
     notes = _notes(store, loaded, [r.story_id for r in stories])
-    if channel.mode == "digest" or len(stories) > room:
+    gone = [r for r in stories if r.story_id not in notes]  # pruned before it could be told
+    if gone:
+        store.outbox_sent([r.id for r in gone], channel.name, now)
+        for r in gone:
+            done.mark(r.id)
+    present = [r for r in stories if r.story_id in notes]
+    if channel.mode == "digest" or len(present) > room:
         why = "摘要" if channel.mode == "digest" else "超过频率上限,合并发送"
-        present = [r for r in stories if r.story_id in notes]
-        message = digest_message([notes[r.story_id] for r in present], tz, why)
-        _send(store, channel, stories, message, now, done, count=len(present))
+        parts = digest_messages([notes[r.story_id] for r in present], why,
+                                message_bytes(channel))  # fmt: skip
+        start = 0
+        for number, (message, count) in enumerate(parts):
+            chunk = present[start : start + count]
+            start += count
+            if number >= room:  # the rest goes out next minute, still whole
+                store.outbox_defer([r.id for r in chunk], now + timedelta(seconds=60))
+                for r in chunk:
+                    done.mark(r.id)
+                continue
+            _send(ctx, channel, chunk, message, done, count=count)
         return
-    for row in stories:
-        note = notes.get(row.story_id)
-        if note is None:  # the story was pruned before it could be told: nothing to send
-            store.outbox_sent([row.id], channel.name, now)
-            continue
-        _send(store, channel, [row], story_message(note, tz), now, done)
+    for row in present:
+        _send(ctx, channel, [row], story_message(notes[row.story_id], tz), done)
 
 
-def _send(store: Store, channel: NotifyChannel, rows: list[OutboxRow], message: Message,
-          now: datetime, done: Delivery, count: int | None = None) -> Sent:  # fmt: skip
-    result = send(channel, message)
+def _send(ctx: _Context, channel: NotifyChannel, rows: list[OutboxRow], message: Message,
+          done: Delivery, count: int | None = None) -> None:  # fmt: skip
+    store, now = ctx.store, ctx.now
     ids = [r.id for r in rows]
+    # Still ours? A lease that ran out (slow sends) may have passed the rows to another
+    # poller: then this one must not send them too.
+    if not store.outbox_renew(ids, ctx.owner, datetime.now(UTC) + LEASE):
+        raise _Stop
+    result = send(channel, message)
     if result.ok:
         store.outbox_sent(ids, channel.name, datetime.now(UTC))
         done.sent += 1
         done.stories += len(rows) if count is None else count
-        return result
+        for i in ids:
+            done.mark(i)
+        return
     attempts = max(r.attempts for r in rows)
     wait = max(BACKOFF[min(attempts, len(BACKOFF) - 1)], result.retry_after or 0)
-    store.outbox_failed(ids, channel.name, result.error, now + timedelta(seconds=wait), now)
+    retry = now + timedelta(seconds=wait)
+    store.outbox_failed(ids, channel.name, result.error, retry, now)
+    for i in ids:
+        done.mark(i)
     done.failed += 1
     done.errors.append(f"{channel.name}: {result.error}")
+    done.retry_at[channel.name] = retry
     log.warning("alerts: channel %s: %s (retry in %ds)", channel.name, result.error, wait)
-    return result
+    raise _Stop  # one failure is enough this round: a hung or limited channel waits
 
 
 def _detail(row: OutboxRow) -> dict[str, int]:

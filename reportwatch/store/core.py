@@ -59,6 +59,7 @@ from reportwatch.store.outbox import (
     mark_sent,
     open_new,
     release,
+    renew,
     sent_since,
 )
 from reportwatch.store.outbox import register as outbox_register
@@ -391,10 +392,16 @@ class Store:
         with self.engine.begin() as conn:
             return open_new(conn, plans, now)
 
-    def enqueue_all(self, plans: Sequence[ChannelPlan], now: datetime) -> int:
-        """Outbox rows for every stored story new to a channel (after a re-match)."""
+    def enqueue_all(self, plans: Sequence[ChannelPlan], now: datetime,
+                    recent: datetime | None = None) -> int:  # fmt: skip
+        """Outbox rows for every stored story new to a channel (first seen after `recent`,
+        when given) that has none yet: after a re-match, and to catch up."""
         with self.engine.begin() as conn:
-            return enqueue(conn, plans, now)
+            return enqueue(conn, plans, now, recent=recent)
+
+    def outbox_renew(self, ids: Sequence[int], owner: str, until: datetime) -> bool:
+        with self.engine.begin() as conn:
+            return renew(conn, ids, owner, until)
 
     def claim_outbox(self, owner: str, now: datetime, lease: timedelta,
                      limit: int = 100) -> list[OutboxRow]:  # fmt: skip
@@ -410,9 +417,11 @@ class Store:
         with self.engine.begin() as conn:
             mark_failed(conn, ids, channel, error, next_try, now)
 
-    def outbox_defer(self, ids: Sequence[int], next_try: datetime) -> None:
+    def outbox_defer(
+        self, ids: Sequence[int], next_try: datetime, owner: str | None = None
+    ) -> None:
         with self.engine.begin() as conn:
-            defer(conn, ids, next_try)
+            defer(conn, ids, next_try, owner)
 
     def outbox_release(self, ids: Sequence[int]) -> None:
         with self.engine.begin() as conn:

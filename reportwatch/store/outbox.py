@@ -104,7 +104,8 @@ def _row(channel: str, story: int, now: datetime, detail: str | None = None) -> 
 
 
 def enqueue(conn: Connection, plans: Sequence[ChannelPlan], now: datetime,
-            story_ids: Sequence[int] | None = None) -> int:  # fmt: skip
+            story_ids: Sequence[int] | None = None,
+            recent: datetime | None = None) -> int:  # fmt: skip
     """Outbox rows for the stories (all when None) that have a tag a channel watches and were
     first seen after the channel's first cycle; a story already in a channel's outbox is left
     as it is. Returns how many rows were added."""
@@ -127,6 +128,8 @@ def enqueue(conn: Connection, plans: Sequence[ChannelPlan], now: datetime,
     found: list[Any] = []
     if story_ids is None:
         earliest = min(since[p.name] for p in live)
+        if recent is not None:
+            earliest = max(earliest, recent)
         found = conn.execute(query.where(matches.c.first_seen >= earliest)).all()
     else:
         ids = sorted(set(story_ids))
@@ -164,13 +167,27 @@ def claim(conn: Connection, owner: str, now: datetime, lease: timedelta,
     return [OutboxRow(*r) for r in rows]
 
 
+def renew(conn: Connection, ids: Sequence[int], owner: str, until: datetime) -> bool:
+    """Extend this owner's lease on the rows right before sending them; False when it lost one
+    (its lease ran out and another poller took the row): then it must not send."""
+    done = conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(list(ids)), outbox.c.lease_owner == owner,
+               outbox.c.state == "pending")
+        .values(lease_until=until)
+    )  # fmt: skip
+    return done.rowcount == len(set(ids))
+
+
 def mark_sent(conn: Connection, ids: Sequence[int], channel: str, now: datetime) -> None:
     conn.execute(
         update(outbox)
         .where(outbox.c.id.in_(list(ids)))
         .values(state="sent", sent_at=now, lease_owner=None, lease_until=None, last_error=None)
     )
-    conn.execute(update(channels).where(channels.c.name == channel).values(last_sent=now))
+    conn.execute(  # delivered again: the channel's last error is history
+        update(channels).where(channels.c.name == channel).values(last_sent=now, last_error=None)
+    )
 
 
 def mark_failed(conn: Connection, ids: Sequence[int], channel: str, error: str,
@@ -194,14 +211,16 @@ def mark_failed(conn: Connection, ids: Sequence[int], channel: str, error: str,
     )
 
 
-def defer(conn: Connection, ids: Sequence[int], next_try: datetime) -> None:
-    """Not yet (a digest's time, the channel's rate): no attempt, no error."""
+def defer(
+    conn: Connection, ids: Sequence[int], next_try: datetime, owner: str | None = None
+) -> None:
+    """Not yet (a digest's time, the channel's rate or trouble): no attempt, no error. With
+    `owner`, only the rows it still holds (another poller's lease is left alone)."""
     if ids:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(list(ids)))
-            .values(next_try=next_try, lease_owner=None, lease_until=None)
-        )
+        query = update(outbox).where(outbox.c.id.in_(list(ids)), outbox.c.state == "pending")
+        if owner is not None:
+            query = query.where(outbox.c.lease_owner == owner)
+        conn.execute(query.values(next_try=next_try, lease_owner=None, lease_until=None))
 
 
 def release(conn: Connection, ids: Sequence[int]) -> None:
