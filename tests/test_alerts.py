@@ -404,3 +404,34 @@ def test_stories_stored_while_a_channel_was_out_of_the_config_are_sent_when_it_i
     poll(config)
     texts = bodies(box)
     assert sum("腾讯新闻甲" in t for t in texts) == 1 and sum("腾讯新闻乙" in t for t in texts) == 1
+
+
+def test_a_poller_whose_lease_ran_out_does_not_send_the_rows_another_took(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver
+) -> None:
+    config = setup(feed_server, tmp_path, box, "sqlite:///reportwatch.db")
+    poll(config)
+    feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), entry(2, "腾讯新闻甲")]))
+    loaded = load_config(config)
+    store = open_store(loaded.config.database_url)
+    try:
+        run_cycle(loaded, store, force=True, owner="slow")  # delivers at its end: sent once
+        assert sum("腾讯新闻甲" in t for t in bodies(box)) == 1
+        feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), entry(3, "腾讯新闻乙")]))
+        from reportwatch.poll import cycle
+
+        original = alerts.deliver
+        alerts.deliver = lambda *a, **k: alerts.Delivery()  # "slow" stores, then stalls
+        try:
+            cycle.run_cycle(loaded, store, force=True, owner="slow")
+        finally:
+            alerts.deliver = original
+        now = datetime.now(UTC)
+        mine = store.claim_outbox("slow", now, timedelta(seconds=1))
+        assert [r.story_id for r in mine]  # "slow" holds the new story's row …
+        later = now + timedelta(minutes=5)  # … its lease runs out; "fast" takes and sends it
+        assert alerts.deliver(store, loaded, "fast", later).sent == 1
+        assert not store.outbox_renew([r.id for r in mine], "slow", later)  # so "slow" won't
+    finally:
+        store.close()
+    assert sum("腾讯新闻乙" in t for t in bodies(box)) == 1
