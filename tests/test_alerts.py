@@ -435,3 +435,20 @@ def test_a_poller_whose_lease_ran_out_does_not_send_the_rows_another_took(
     finally:
         store.close()
     assert sum("腾讯新闻乙" in t for t in bodies(box)) == 1
+
+
+def test_a_story_judged_not_relevant_before_it_arrived_is_not_announced(
+    feed_server: FeedServer, tmp_path: Path, box: Receiver
+) -> None:
+    config = setup(feed_server, tmp_path, box, "sqlite:///reportwatch.db")
+    poll(config)
+    verdict = {"link": "https://news.example/2", "tag": "腾讯", "relevant": False,
+               "title": "腾讯无关的广告稿"}  # fmt: skip
+    path = tmp_path / "v.jsonl"
+    path.write_text(json.dumps(verdict, ensure_ascii=False), "utf-8")
+    assert cli("feedback", "import", str(path), config=config).returncode == 0
+    feed_server.set_feed("/f.xml", rss([entry(1, "腾讯发布旧闻"), entry(2, "腾讯无关的广告稿"),
+                                        entry(3, "腾讯发布新财报")]))  # fmt: skip
+    poll(config)
+    texts = bodies(box)[1:]
+    assert len(texts) == 1 and "腾讯发布新财报" in texts[0]  # not the judged one

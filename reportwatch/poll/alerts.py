@@ -168,7 +168,11 @@ def _deliver_stories(ctx: _Context, loaded: LoadedConfig, channel: NotifyChannel
         store.outbox_defer(ids, now + timedelta(seconds=60))
         return
     notes = _notes(store, loaded, [r.story_id for r in stories])
-    gone = [r for r in stories if r.story_id not in notes]  # pruned before it could be told
+    # Pruned before it could be told, or no longer carrying a tag the channel watches (an
+    # analyst's verdict or a retrained model took it off since it was enqueued): not sent.
+    watched = set(channel.tags or report_tags(loaded))
+    notes = {s: n for s, n in notes.items() if watched & set(n.tags)}
+    gone = [r for r in stories if r.story_id not in notes]
     if gone:
         store.outbox_sent([r.id for r in gone], channel.name, now)
         for r in gone:

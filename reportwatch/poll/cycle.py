@@ -255,7 +255,14 @@ def run_cycle(
 
 def _alerts(store: Store, loaded: LoadedConfig, channels: list[alerts.ChannelPlan],
             report: CycleReport, owner: str) -> None:  # fmt: skip
-    """After the cycle's commits: open new channels, then send what is due."""
+    """After the cycle's commits: verdicts imported before their story now apply to it (before
+    anything is announced); open new channels, then send what is due."""
+    try:
+        pending = store.pending_feedback()
+        if pending:
+            store.attach_feedback(pending)
+    except StoreError:  # the next cycle tries again
+        log.exception("verdicts waiting for their stories could not be attached")
     if not channels:
         return
     try:
