@@ -265,9 +265,10 @@ def _models(loaded: LoadedConfig, rules: Matcher) -> LearnedMatcher | None:
     """The rules with the store's models, or None (and why on stderr) when the store is not
     there to ask."""
     from reportwatch.poll.learn import current_matcher
+    from reportwatch.urls import sqlite_file
 
     url = loaded.config.database_url
-    path = _sqlite_file(url)
+    path = sqlite_file(url)
     if path is not None and not path.exists():  # no store yet: nothing trained, nothing made
         print("models: none (no database yet)", file=sys.stderr)
         return None
@@ -283,15 +284,6 @@ def _models(loaded: LoadedConfig, rules: Matcher) -> LearnedMatcher | None:
         return None
     finally:
         store.close()
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The file of a sqlite:/// URL (None for another database or an in-memory one)."""
-    if not url.startswith("sqlite:///"):
-        return None
-    path = url.removeprefix("sqlite:///").split("?", 1)[0]
-    path = path.removeprefix("file:")
-    return Path(path) if path and path != ":memory:" else None
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
@@ -323,7 +315,6 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     from reportwatch.match import evaluate as ev
     from reportwatch.poll.cycle import build_matcher

@@ -11,6 +11,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -202,3 +203,14 @@ def check_url(
     if private:
         return "refuse_private", f"{host} → {', '.join(private)}"
     return None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a sqlite:/// URL, also in SQLite's URI form (sqlite:///file:PATH?mode=ro&
+    uri=true); None for another database or an in-memory one."""
+    if not url.startswith("sqlite:///"):
+        return None
+    target = url.removeprefix("sqlite:///")
+    if target.startswith("file:"):
+        target = target.removeprefix("file:").partition("?")[0]
+    return Path(target) if target and target != ":memory:" else None

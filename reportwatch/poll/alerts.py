@@ -105,7 +105,11 @@ def deliver(store: Store, loaded: LoadedConfig, owner: str,
         return done
     now = now or datetime.now(UTC)
     rows = store.claim_outbox(owner, now, LEASE, CLAIM)
-    context = _Context(store, owner, now)
+    from reportwatch.config.reports import load_reports
+
+    reports = load_reports(loaded.reports_path).reports  # once a delivery, not per channel
+    default = list(dict.fromkeys(t for r in reports for t in r.tags)) or list(loaded.config.tags)
+    context = _Context(store, owner, now, [(r.title, set(r.tags)) for r in reports], default)
     by_channel: dict[str, list[OutboxRow]] = {}
     for row in rows:
         by_channel.setdefault(row.channel, []).append(row)
@@ -127,6 +131,8 @@ class _Context:
     store: Store
     owner: str
     now: datetime
+    reports: list[tuple[str, set[str]]]  # (title, tags) of each report, read once
+    default_tags: list[str]  # a channel without tags: every tag of the reports
 
 
 class _Stop(Exception):
@@ -142,7 +148,7 @@ def _deliver_channel(ctx: _Context, loaded: LoadedConfig, channel: NotifyChannel
     try:
         for row in backlog:
             detail = _detail(row)
-            tags = list(channel.tags or report_tags(loaded))
+            tags = list(channel.tags or ctx.default_tags)
             message = backlog_message(detail.get("total", 0), detail.get("recent", 0),
                                       detail.get("days", 7), tags)  # fmt: skip
             _send(ctx, channel, [row], message, done)
@@ -167,10 +173,10 @@ def _deliver_stories(ctx: _Context, loaded: LoadedConfig, channel: NotifyChannel
     if room <= 0:  # the channel took all it may this minute: next minute
         store.outbox_defer(ids, now + timedelta(seconds=60))
         return
-    notes = _notes(store, loaded, [r.story_id for r in stories])
+    notes = _notes(store, ctx.reports, [r.story_id for r in stories])
     # Pruned before it could be told, or no longer carrying a tag the channel watches (an
     # analyst's verdict or a retrained model took it off since it was enqueued): not sent.
-    watched = set(channel.tags or report_tags(loaded))
+    watched = set(channel.tags or ctx.default_tags)
     notes = {s: n for s, n in notes.items() if watched & set(n.tags)}
     gone = [r for r in stories if r.story_id not in notes]
     if gone:
@@ -236,14 +242,13 @@ def _detail(row: OutboxRow) -> dict[str, int]:
         return {}
 
 
-def _notes(store: Store, loaded: LoadedConfig, ids: list[int]) -> dict[int, StoryNote]:
-    from reportwatch.config.reports import load_reports
+def _notes(store: Store, reports: list[tuple[str, set[str]]],
+           ids: list[int]) -> dict[int, StoryNote]:  # fmt: skip
     from reportwatch.store.queries import stories_by_id
 
-    reports = load_reports(loaded.reports_path).reports
     out = {}
     for item in stories_by_id(store, ids):
-        titles = [r.title for r in reports if set(r.tags) & set(item.tags)]
+        titles = [title for title, tags in reports if tags & set(item.tags)]
         out[item.story] = StoryNote(
             item.title, item.link, item.sources, item.published or item.first_seen,
             item.tags, item.keywords, titles,

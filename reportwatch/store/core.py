@@ -8,13 +8,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     Engine,
-    Table,
     and_,
     bindparam,
     create_engine,
@@ -84,7 +81,9 @@ from reportwatch.store.stories import (
     sync_matches,
     unassigned,
 )
+from reportwatch.store.upsert import insert_new
 from reportwatch.store.writes import MatcherLike, match_row, store_source
+from reportwatch.urls import sqlite_file
 
 
 @dataclass(frozen=True)
@@ -157,25 +156,6 @@ def _with_driver(url: str) -> str:
     return url
 
 
-def _insert_new(
-    conn: Connection, table: Table, values: dict[str, Any] | list[dict[str, Any]],
-    key: str | tuple[str, ...], update: dict[str, Any] | None = None,
-) -> None:  # fmt: skip
-    """INSERT that leaves (or updates) a row another poller inserted first with the same key,
-    instead of failing: pollers that start together all add new sources and rule state, and
-    all re-match after a rule change."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    keys = [key] if isinstance(key, str) else list(key)
-    statement = insert(table)
-    if update:
-        conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=update), values)
-    else:
-        conn.execute(statement.on_conflict_do_nothing(index_elements=keys), values)
-
-
 class Store:
     def __init__(self, url: str):
         self.url = url
@@ -213,7 +193,7 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.engine.begin() as conn:
-            _insert_new(conn, meta, {"key": key, "value": value}, "key", update={"value": value})
+            insert_new(conn, meta, {"key": key, "value": value}, "key", update={"value": value})
 
     # -- sources ----------------------------------------------------------------------------
     def sync_sources(self, configured: Iterable[tuple[str, str, bool]]) -> None:
@@ -225,7 +205,7 @@ class Store:
                 row = rows.get(name)
                 if row is None:
                     values = {"name": name, "url": url, "enabled": enabled}
-                    _insert_new(conn, sources, values, "name")
+                    insert_new(conn, sources, values, "name")
                 elif row.url != url or row.enabled != enabled:
                     reset = {"etag": None, "last_modified": None, "body_hash": None}
                     values = {"url": url, "enabled": enabled, **(reset if row.url != url else {})}
@@ -373,7 +353,7 @@ class Store:
                 if flips:
                     conn.execute(update(entries).where(entries.c.id == bindparam("b_id")), flips)
                 if match_rows:  # another poller may be re-matching the same rows right now
-                    _insert_new(conn, matches, match_rows, ("entry_id", "tag"))
+                    insert_new(conn, matches, match_rows, ("entry_id", "tag"))
                     sync_matches(conn, [r.id for r in rows])
             checked += len(rows)
             last_id = rows[-1].id
@@ -585,13 +565,9 @@ class Store:
 
 def open_store(url: str) -> Store:
     """Open (and migrate) the store, turning driver errors into one clear StoreError."""
-    if url.startswith("sqlite:///"):
-        target = url.removeprefix("sqlite:///")
-        if target.startswith("file:"):  # SQLite URI form: sqlite:///file:PATH?mode=ro&uri=true
-            target = target.removeprefix("file:").partition("?")[0]
-        path = Path(target)
-        if url != "sqlite:///:memory:" and not path.parent.exists():
-            raise StoreError(f"the database folder does not exist: {path.parent}")
+    path = sqlite_file(url)
+    if path is not None and not path.parent.exists():
+        raise StoreError(f"the database folder does not exist: {path.parent}")
     try:
         return Store(url)
     except (SQLAlchemyError, OSError) as exc:  # OperationalError, or a URL SQLAlchemy refuses

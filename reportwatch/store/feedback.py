@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, String, and_, delete, exists, func, select, update
 
 from reportwatch.store.schema import entries, feedback, matches, meta, tag_models
+from reportwatch.store.upsert import insert_new
 
 CHANGES = "feedback_changes"
 
@@ -108,7 +109,9 @@ def forget_verdict(conn: Connection, story_id: int, tag: str) -> bool:
 
 
 def apply_verdicts(conn: Connection, story_ids: Sequence[int] | None = None) -> int:
-    """Make the stories' tags follow their verdicts (all verdicts' stories when None)."""
+    """Make the stories' tags follow their verdicts (all verdicts' stories when None). A few
+    statements a chunk of stories and a tag, not a query per verdict: a re-match applies every
+    verdict there is."""
     query = select(feedback.c.story_id, feedback.c.tag, feedback.c.relevant).where(
         feedback.c.story_id.is_not(None)
     )
@@ -119,45 +122,49 @@ def apply_verdicts(conn: Connection, story_ids: Sequence[int] | None = None) -> 
         for start in range(0, len(story_ids), CHUNK):
             chunk = list(story_ids[start : start + CHUNK])
             rows += conn.execute(query.where(feedback.c.story_id.in_(chunk))).all()
-    if not rows:
-        return 0
     touched: set[int] = set()
-    for story_id, tag, relevant in rows:
-        copies = select(entries.c.id).where(entries.c.story_id == story_id)
-        if not relevant:
-            gone = conn.execute(
-                delete(matches).where(matches.c.entry_id.in_(copies), matches.c.tag == tag)
-            ).rowcount
-            if gone:
-                touched.add(story_id)
-            continue
-        has = conn.execute(
-            select(matches.c.entry_id)
-            .where(matches.c.entry_id.in_(copies), matches.c.tag == tag)
-            .limit(1)
-        ).first()
-        if has is not None:
-            continue
-        first = conn.execute(
-            select(entries.c.id, entries.c.sort_time, entries.c.first_seen)
-            .where(entries.c.story_id == story_id)
+    stories = sorted({r.story_id for r in rows})
+    for start in range(0, len(stories), CHUNK):
+        chunk = set(stories[start : start + CHUNK])
+        copies = conn.execute(
+            select(entries.c.id, entries.c.story_id, entries.c.sort_time, entries.c.first_seen)
+            .where(entries.c.story_id.in_(sorted(chunk)))
             .order_by(entries.c.first_seen, entries.c.id)
-            .limit(1)
-        ).first()
-        if first is None:
-            continue  # the story's copies were pruned
-        conn.execute(
-            matches.insert().values(
-                entry_id=first.id,
-                tag=tag,
-                score=1.0,
-                hits=ANALYST_HIT,
-                sort_time=first.sort_time,
-                first_seen=first.first_seen,
-                story_id=story_id,
-            )  # fmt: skip
-        )
-        touched.add(story_id)
+        ).all()
+        story_of = {c.id: c.story_id for c in copies}
+        first: dict[int, Any] = {}
+        for c in copies:  # the story's first copy carries an analyst's tag
+            first.setdefault(c.story_id, c)
+        wanted: dict[tuple[str, bool], set[int]] = {}
+        for r in rows:
+            if r.story_id in chunk:
+                wanted.setdefault((r.tag, bool(r.relevant)), set()).add(r.story_id)
+        for (tag, relevant), judged in wanted.items():
+            ids = [e for e, story in story_of.items() if story in judged]
+            tagged = {
+                story_of[e]
+                for (e,) in conn.execute(
+                    select(matches.c.entry_id).where(
+                        matches.c.tag == tag, matches.c.entry_id.in_(ids)
+                    )
+                )
+            }
+            if not relevant:
+                if tagged:
+                    conn.execute(
+                        delete(matches).where(matches.c.tag == tag, matches.c.entry_id.in_(ids))
+                    )
+                    touched |= tagged
+                continue
+            missing = [s for s in sorted(judged - tagged) if s in first]  # pruned: none
+            if missing:
+                conn.execute(
+                    matches.insert(),
+                    [{"entry_id": first[s].id, "tag": tag, "score": 1.0, "hits": ANALYST_HIT,
+                      "sort_time": first[s].sort_time, "first_seen": first[s].first_seen,
+                      "story_id": s} for s in missing],
+                )  # fmt: skip
+                touched.update(missing)
     _recount_matched(conn, sorted(touched))
     return len(touched)
 
@@ -214,14 +221,7 @@ def _count_change(conn: Connection) -> None:
     plus_one = func.cast(func.cast(meta.c.value, Integer) + 1, String)
     bumped = conn.execute(update(meta).where(meta.c.key == CHANGES).values(value=plus_one))
     if not bumped.rowcount:
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        statement = insert(meta).values(key=CHANGES, value="1")
-        conn.execute(
-            statement.on_conflict_do_update(index_elements=["key"], set_={"value": plus_one})
-        )
+        insert_new(conn, meta, {"key": CHANGES, "value": "1"}, "key", update={"value": plus_one})
 
 
 def feedback_serial(conn: Connection) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from reportwatch.store.schema import channels, matches, outbox
+from reportwatch.store.upsert import insert_new
 
 CHUNK = 500
 BACKLOG = 0  # the story_id of a channel's backlog summary row
@@ -52,22 +53,9 @@ class ChannelStatus:
     last_error_at: datetime | None
 
 
-def _insert_ignore(
-    conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]
-) -> int:
-    if not rows:
-        return 0
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    done = conn.execute(insert(table).on_conflict_do_nothing(index_elements=keys), rows)
-    return max(done.rowcount or 0, 0)
-
-
 def register(conn: Connection, names: Iterable[str]) -> None:
     """Channels the store does not know yet (their first cycle is under way: since is NULL)."""
-    _insert_ignore(conn, channels, [{"name": n} for n in names], ["name"])
+    insert_new(conn, channels, [{"name": n} for n in names], ["name"])
 
 
 def open_new(conn: Connection, plans: Sequence[ChannelPlan], now: datetime,
@@ -93,7 +81,7 @@ def open_new(conn: Connection, plans: Sequence[ChannelPlan], now: datetime,
         ).scalar()
         if total:
             detail = json.dumps({"total": total, "recent": recent or 0, "days": backlog_days})
-            _insert_ignore(conn, outbox, [_row(plan.name, BACKLOG, now, detail)],
+            insert_new(conn, outbox, [_row(plan.name, BACKLOG, now, detail)],
                            ["channel", "story_id"])  # fmt: skip
     return opened
 
@@ -141,7 +129,7 @@ def enqueue(conn: Connection, plans: Sequence[ChannelPlan], now: datetime,
         watched, start = set(plan.tags), since[plan.name]
         stories = {s for s, tag, first in found if tag in watched and first >= start}
         rows += [_row(plan.name, s, now) for s in sorted(stories)]
-    return _insert_ignore(conn, outbox, rows, ["channel", "story_id"])
+    return insert_new(conn, outbox, rows, ["channel", "story_id"])
 
 
 def claim(conn: Connection, owner: str, now: datetime, lease: timedelta,

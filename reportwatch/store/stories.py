@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from reportwatch.models import Entry
 from reportwatch.store.schema import entries, matches, story_keys
+from reportwatch.store.upsert import insert_new
 
 TITLE_WINDOW = timedelta(hours=72)  # the same title this far apart is the same story
 CHUNK = 500
@@ -112,10 +113,6 @@ def _store_keys(
 ) -> None:
     """Insert new keys; a key another poller stored first is left as it is. A title key that
     was last seen outside the window now names the new story."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     rows = [
         {"b_hash": h, "b_story": story, "b_seen": seen} for h, (_, story, seen) in fresh.items()
     ]
@@ -123,7 +120,7 @@ def _store_keys(
            for r in rows if r["b_hash"] not in stored]  # fmt: skip
     stale = [r for r in rows if r["b_hash"] in stored]
     if new:
-        conn.execute(insert(story_keys).on_conflict_do_nothing(index_elements=["key_hash"]), new)
+        insert_new(conn, story_keys, new, "key_hash")
     if stale:
         conn.execute(
             update(story_keys)

@@ -25,12 +25,25 @@ log = logging.getLogger(__name__)
 RELEVANT, IRRELEVANT = "relevant", "irrelevant"
 
 
+MATCHER_TTL = 15  # seconds a page may show a model that was just replaced
+
+
 def relevance_matcher(loaded: LoadedConfig, store: Store) -> LearnedMatcher:
-    """The rules with the store's current models (never trains: the page must not wait)."""
+    """The rules with the store's current models (never trains: the page must not wait).
+    Shared by every session for MATCHER_TTL seconds: building it reads the reports and the
+    models, which the panel would otherwise do for each session at every refresh."""
+    return _shared_matcher(store.url, str(loaded.path), loaded.path.stat().st_mtime, loaded, store)
+
+
+@st.cache_resource(ttl=MATCHER_TTL, max_entries=8, show_spinner=False)
+def _shared_matcher(
+    url: str, path: str, stamp: float, _loaded: LoadedConfig, _store: Store
+) -> LearnedMatcher:
+    """Keyed by the store, the config file and its mtime (a "_" argument is not hashed)."""
     from reportwatch.poll.cycle import build_matcher
     from reportwatch.poll.learn import current_matcher
 
-    return current_matcher(store, loaded, build_matcher(loaded), train=False)
+    return current_matcher(_store, _loaded, build_matcher(_loaded), train=False)
 
 
 def verdicts_for(store: Store, stories: Sequence[int]) -> dict[tuple[int, str], bool]:
